@@ -1,0 +1,1 @@
+"""gatewaystream's entry point (``python -m pipeline``), options and pipeline graph."""

@@ -1,0 +1,5 @@
+import sys
+
+from pipeline.main import main
+
+sys.exit(main())

@@ -1,0 +1,37 @@
+"""``python -m pipeline.collector serve --port 8088 --db events.db`` and ``… report --db events.db``."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+from pipeline.collector.report import build_report
+from pipeline.collector.server import Collector
+from pipeline.collector.store import EventStore
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.collector", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the collector until interrupted")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8088)
+    serve.add_argument("--db", required=True, help="SQLite file to store events in")
+    serve.add_argument("--application-id", default=None,
+                       help="accept only this X-Moesif-Application-Id (default: any non-empty one)")
+    report = commands.add_parser("report", help="print the report of a collector's database")
+    report.add_argument("--db", required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "report":
+        print(build_report(EventStore(args.db)))
+        return 0
+    collector = Collector(args.db, args.host, args.port, args.application_id)
+    print(f"collector listening on {collector.url}, storing into {args.db}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        collector.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

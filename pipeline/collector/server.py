@@ -1,0 +1,162 @@
+"""A real, local Moesif-compatible collector: ``POST /v1/events/batch`` into SQLite.
+
+Answers as the Moesif collection API does: 201 for a stored batch, 400 with a reason for a malformed
+one (not JSON, not an array, or an event that breaks SPEC §2 / ``schemas/api_event.avsc``), 401 without
+an application id (or with the wrong one, when the collector is given one), 413 past 50 MB.
+``GET /v1/stats`` returns the counts tests and ``run_local.sh`` wait on; ``GET /health`` answers 200.
+"""
+from __future__ import annotations
+
+import gzip
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+from pipeline.collector.store import EventStore
+from transforms.event import validate_event
+
+MAX_BATCH_BYTES = 50 * 1024 * 1024  # Moesif: 50 MB per batch "regardless if compression is used"
+
+
+class _BatchRejected(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the sink's connection pool expects
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+        """Quiet: a request log line per batch would drown the report."""
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            self._reply(200, {"status": "ok"})
+        elif self.path == "/v1/stats":
+            self._reply(200, {**self.server.store.counts(), **self.server.request_counts()})
+        else:
+            self._reply(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.rstrip("/") != "/v1/events/batch":
+            self._reply(404, {"error": "not found"})
+            return
+        try:
+            events = self._accept(body)
+        except _BatchRejected as rejected:
+            self.server.count_request(rejected.status)
+            self._reply(rejected.status, {"error": rejected.reason})
+            return
+        self.server.store.add(events)
+        self.server.count_request(201)
+        self._reply(201, {})
+
+    def _accept(self, body: bytes) -> list[dict[str, Any]]:
+        application_id = self.headers.get("X-Moesif-Application-Id")
+        if not application_id:
+            raise _BatchRejected(401, "missing X-Moesif-Application-Id header")
+        if self.server.application_id and application_id != self.server.application_id:
+            raise _BatchRejected(401, "unknown application id")
+        if len(body) > MAX_BATCH_BYTES:
+            raise _BatchRejected(413, f"batch of {len(body)} bytes exceeds {MAX_BATCH_BYTES}")
+        body = self._decompress(body)
+        try:
+            events = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _BatchRejected(400, f"body is not JSON: {exc}") from None
+        if not isinstance(events, list):
+            raise _BatchRejected(400, "body must be a JSON array of events")
+        for index, event in enumerate(events):
+            problems = validate_event(event)
+            if problems:
+                raise _BatchRejected(400, f"event {index}: {'; '.join(problems)}")
+        return events
+
+    def _decompress(self, body: bytes) -> bytes:
+        encoding = (self.headers.get("Content-Encoding") or "identity").lower()
+        try:
+            if encoding == "gzip":
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            elif encoding == "deflate":
+                inflater = zlib.decompressobj()
+            elif encoding == "identity":
+                return body
+            else:
+                raise _BatchRejected(400, f"unsupported Content-Encoding {encoding!r}")
+            inflated = inflater.decompress(body, MAX_BATCH_BYTES + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise _BatchRejected(400, f"body does not decompress: {exc}") from None
+        if len(inflated) > MAX_BATCH_BYTES:
+            raise _BatchRejected(413, f"batch inflates past {MAX_BATCH_BYTES} bytes")
+        return inflated
+
+    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        data = orjson.dumps(payload)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], store: EventStore, application_id: str | None):
+        super().__init__(address, _Handler)
+        self.store = store
+        self.application_id = application_id
+        self._counts_lock = threading.Lock()
+        self._requests_by_status: dict[int, int] = {}
+
+    def count_request(self, status: int) -> None:
+        with self._counts_lock:
+            self._requests_by_status[status] = self._requests_by_status.get(status, 0) + 1
+
+    def request_counts(self) -> dict[str, Any]:
+        with self._counts_lock:
+            by_status = dict(self._requests_by_status)
+        return {"requests": sum(by_status.values()), "requests_by_status": {str(k): v for k, v in by_status.items()}}
+
+
+class Collector:
+    """The collector on ``host:port`` (port 0 picks a free one), serving from a background thread."""
+
+    def __init__(self, db_path: str, host: str = "127.0.0.1", port: int = 0, application_id: str | None = None):
+        self.store = EventStore(db_path)
+        self._server = _Server((host, port), self.store, application_id)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Collector:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="collector", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.store.close()
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,62 @@
+"""The pipeline graph, as SPEC §1 says it: read → decode → identify → mask → batch → deliver,
+with every stage's failures flattened into one dead-letter output."""
+from __future__ import annotations
+
+import argparse
+
+import apache_beam as beam
+
+from pipeline.options import application_id
+from transforms.batching import BatchEvents
+from transforms.dead_letters import WriteDeadLetters
+from transforms.decode import DEAD_LETTER_TAG, DecodeRecords, DecodeSettings
+from transforms.identity import IdentifyUsers, IdentitySettings
+from transforms.masking import MaskEvents, MaskSettings
+from transforms.sink import DeliverBatches, WriteBatchFiles, WriteToAnalyticsApi
+from transforms.sources import ReadFileRecords, ReadPubSubRecords
+
+
+def read_records(args: argparse.Namespace) -> beam.PTransform:
+    if args.input:
+        return ReadFileRecords(args.input, args.max_record_bytes)
+    return ReadPubSubRecords(subscription=args.subscription, topic=args.topic)
+
+
+def deliver(args: argparse.Namespace) -> DeliverBatches:
+    if args.output:
+        return WriteBatchFiles(args.output)
+    return WriteToAnalyticsApi(args.api_endpoint, application_id(args), args.connect_timeout, args.send_timeout)
+
+
+def destination(args: argparse.Namespace) -> str:
+    return args.output or args.api_endpoint
+
+
+def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
+    """Adds gatewaystream's transforms to ``pipeline``."""
+    records = pipeline | "Read" >> read_records(args)
+    decoded = records | "Decode" >> DecodeRecords(
+        DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format)
+    )
+    identified = decoded.events | "Identify" >> IdentifyUsers(
+        IdentitySettings(args.user_id_header or None, args.company_id_header or None)
+    )
+    masked = identified.events | "Mask" >> MaskEvents(
+        MaskSettings(args.request_header_masks, args.response_header_masks, args.request_query_masks)
+    )
+    batched = masked.events | "Batch" >> BatchEvents(
+        destination(args), args.batch_size, args.max_batch_delay_secs, args.shards
+    )
+    delivered = batched["batches"] | "Deliver" >> deliver(args)
+
+    (
+        (
+            decoded[DEAD_LETTER_TAG],
+            identified[DEAD_LETTER_TAG],
+            masked[DEAD_LETTER_TAG],
+            batched[DEAD_LETTER_TAG],
+            delivered[DEAD_LETTER_TAG],
+        )
+        | "AllDeadLetters" >> beam.Flatten()
+        | "WriteDeadLetters" >> WriteDeadLetters(args.dead_letter)
+    )

@@ -1,0 +1,34 @@
+"""``python -m pipeline``: parse options, build the graph, run it, and print what happened."""
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions
+
+from pipeline import graph
+from pipeline.options import describe, parse_options
+from pipeline.summary import print_summary
+
+_log = logging.getLogger("gatewaystream")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, pipeline_options = parse_options(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apache_beam", "urllib3", "google"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _log.info("options: %s", describe(args))
+    pipeline = beam.Pipeline(options=pipeline_options)
+    graph.build(pipeline, args)
+    result = pipeline.run()
+    result.wait_until_finish()
+    if not pipeline_options.view_as(StandardOptions).streaming:
+        print_summary(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

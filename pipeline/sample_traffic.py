@@ -1,0 +1,239 @@
+"""Realistic synthetic gateway traffic: Kong log records of every serializer generation (0.5 → 3.x), http-log
+batches, Moesif events and deliberately malformed records. Deterministic for a given seed.
+
+``python -m pipeline.sample_traffic samples/`` rewrites the bundled samples; tests and benchmarks import it.
+Field shapes follow ``reference/formats.md`` §A (what each Kong version writes).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BASE_MS = 1_795_600_000_000  # 2026-11-25T07:06:40Z
+HOST = "api.acme.io"
+
+ROUTES = (  # (verb, route name, path template, upstream service)
+    ("GET", "orders-list", "/v1/orders", "orders"),
+    ("GET", "orders-get", "/v1/orders/{id}", "orders"),
+    ("POST", "orders-create", "/v1/orders", "orders"),
+    ("GET", "users-me", "/v1/users/me", "accounts"),
+    ("DELETE", "carts-delete", "/v1/carts/{id}", "carts"),
+    ("GET", "catalog-search", "/v1/catalog/search", "catalog"),
+)
+USERS = tuple((f"cust-{n:04d}", f"user{n}", f"7d1c0a3e-0000-4000-8000-{n:012d}") for n in range(1, 13))
+ORGS = ("acme-corp", "globex", "initech", "umbrella")
+STATUSES = (200,) * 14 + (201, 204, 304, 400, 401, 403, 404, 429, 500, 502)
+GENERATIONS = ("0.5", "0.8", "0.11", "0.12", "0.13", "1.5", "2.0", "2.3", "2.8", "3.4", "3.6", "3.9")
+
+
+def _jwt(subject: str, index: int) -> str:
+    """An unsigned-looking JWT (base64url, no padding) whose `sub` is ``subject``."""
+
+    def segment(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode()
+
+    return f"{segment({'alg': 'HS256', 'typ': 'JWT'})}.{segment({'sub': subject, 'n': index})}.c2lnbmF0dXJl"
+
+
+def _path(template: str, rng: random.Random) -> str:
+    return template.replace("{id}", str(rng.randint(1000, 99999)))
+
+
+def kong_record(generation: str, index: int, rng: random.Random) -> dict[str, Any]:
+    """One Kong log record as Kong ``generation`` serializes it."""
+    major, minor = (int(part) for part in generation.split(".")[:2])
+    version = (major, minor)
+    verb, route_name, template, service = ROUTES[index % len(ROUTES)]
+    custom_id, username, consumer_id = USERS[rng.randrange(len(USERS))]
+    status = STATUSES[rng.randrange(len(STATUSES))]
+    path = _path(template, rng)
+    query = {}
+    if verb == "GET" and rng.random() < 0.5:
+        query = {"page": str(rng.randint(1, 9))}
+        if rng.random() < 0.3:
+            query["apikey"] = f"sk_live_{rng.getrandbits(64):016x}"
+    query_text = "&".join(f"{k}={v}" for k, v in query.items())
+    request_uri = path + (f"?{query_text}" if query_text else "")
+    not_proxied = status in (401, 403, 429)
+    proxy = -1 if not_proxied else rng.randint(3, 400)
+    kong_latency = rng.randint(0, 6)
+    total = kong_latency + max(proxy, 0) + rng.randint(0, 3)
+
+    request_headers: dict[str, Any] = {
+        "host": HOST,
+        "user-agent": rng.choice(("curl/8.5.0", "okhttp/4.12.0", "python-requests/2.32.3", "Go-http-client/2.0")),
+        "accept": "application/json",
+        "x-org-id": ORGS[USERS.index((custom_id, username, consumer_id)) % len(ORGS)],
+    }
+    if not not_proxied:
+        request_headers.update({"x-consumer-id": consumer_id, "x-consumer-username": username,
+                                "x-consumer-custom-id": custom_id})
+    request_headers["authorization"] = "REDACTED" if version >= (2, 1) else f"Bearer {_jwt(custom_id, index)}"
+    if rng.random() < 0.2:
+        request_headers["accept-encoding"] = ["gzip", "br"]  # repeated header: Kong logs an array
+    response_headers = {"content-type": "application/json", "content-length": str(rng.randint(2, 4000)),
+                        "x-kong-proxy-latency": str(kong_latency)}
+    if rng.random() < 0.15:
+        response_headers["set-cookie"] = [f"session={rng.getrandbits(48):x}; HttpOnly", "lang=en"]
+
+    started_at = BASE_MS + index * 137 + rng.randint(0, 99)
+    request_size, response_size = rng.randint(80, 900), rng.randint(120, 5000)
+    sizes_are_strings = version < (2, 2)
+    record: dict[str, Any] = {
+        "request": {
+            "method": verb,
+            "uri": request_uri,
+            "querystring": query,
+            "headers": request_headers,
+            "size": str(request_size) if sizes_are_strings else request_size,
+        },
+        "response": {
+            "status": status,
+            "headers": response_headers,
+            "size": str(response_size) if sizes_are_strings else response_size,
+        },
+        "latencies": {"kong": kong_latency, "proxy": proxy, "request": total},
+        "started_at": started_at,
+        "client_ip": f"203.0.113.{rng.randint(1, 254)}",
+    }
+    if version < (0, 12):
+        record["request"]["request_uri"] = f"https://{HOST}:443{request_uri}"
+    else:
+        record["request"]["url"] = f"https://{HOST}:443{request_uri}"
+        record["upstream_uri"] = request_uri
+    if version < (1, 0):
+        record["api"] = {"name": service, "upstream_url": f"http://{service}.internal:8080", "created_at": BASE_MS}
+    if version >= (0, 13):
+        record["route"] = {"name": route_name, "paths": [template.split("{")[0]], "created_at": BASE_MS // 1000}
+        record["service"] = {"name": service, "host": f"{service}.internal", "port": 8080}
+    if not not_proxied:
+        if version < (0, 8):
+            record["authenticated_entity"] = {"id": f"cred-{index}", "consumer_id": consumer_id,
+                                              "key": f"secret-key-{rng.getrandbits(40):x}"}
+        else:
+            record["authenticated_entity"] = {"id": f"cred-{index}", "consumer_id": consumer_id}
+        if version >= (0, 11):
+            record["consumer"] = {"id": consumer_id, "username": username, "custom_id": custom_id,
+                                  "created_at": BASE_MS if version < (1, 0) else BASE_MS // 1000}
+            record["tries"] = [{"ip": "10.0.3.7", "port": 8080, "balancer_latency": 0}]
+    if version >= (1, 0):
+        record["request"]["tls"] = {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "client_verify": "NONE"}
+    if version >= (3, 3):
+        record["upstream_status"] = "" if not_proxied else str(status)
+    if version >= (3, 5):
+        record["request"]["id"] = f"{rng.getrandbits(128):032x}"
+    if version >= (3, 6):
+        record["source"] = "kong" if not_proxied else "upstream"
+    if version >= (3, 7):
+        record["latencies"]["receive"] = rng.randint(0, 2)
+        record["workspace"] = "0dc6f45b-8f8d-40d2-a504-473544ee190b"
+        record["workspace_name"] = "default"
+    return record
+
+
+def moesif_event(index: int, rng: random.Random) -> dict[str, Any]:
+    """A Moesif event as an SDK sends it: zone-less times, `transfer_encoding: json`, some nulls."""
+    verb, _, template, _ = ROUTES[index % len(ROUTES)]
+    custom_id = USERS[rng.randrange(len(USERS))][0]
+    started = BASE_MS + 50_000 + index * 211
+    seconds, millis = divmod(started, 1000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    latency = rng.randint(5, 300)
+    end_seconds, end_millis = divmod(started + latency, 1000)
+    end_stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(end_seconds))
+    return {
+        "request": {
+            "time": f"{stamp}.{millis:03d}",
+            "uri": f"https://{HOST}{_path(template, rng)}",
+            "verb": verb,
+            "headers": {"Host": HOST, "Content-Type": "application/json"},
+            "ip_address": f"198.51.100.{rng.randint(1, 254)}",
+            "api_version": "1.0",
+            "body": {"note": f"sample {index}"} if verb == "POST" else None,
+            "transfer_encoding": "json",
+        },
+        "response": {
+            "time": f"{end_stamp}.{end_millis:03d}",
+            "status": STATUSES[rng.randrange(len(STATUSES))],
+            "headers": {"Content-Type": "application/json"},
+            "body": {"ok": True},
+            "transfer_encoding": "json",
+        },
+        "user_id": custom_id,
+        "company_id": ORGS[index % len(ORGS)],
+        "session_token": None,
+        "metadata": {"sdk": "moesifapi-python", "route_name": template},
+        "direction": "Incoming",
+        "weight": 1,
+    }
+
+
+def malformed_records() -> list[bytes]:
+    """One of each common fault; each must become exactly one dead letter with the reason in its comment."""
+    good = kong_record("3.9", 0, random.Random(7))
+    bad_status = orjson.loads(orjson.dumps(good))
+    bad_status["response"]["status"] = 999  # invalid_type:response.status
+    no_time = orjson.loads(orjson.dumps(good))
+    del no_time["started_at"]  # missing_field:started_at
+    seconds_time = orjson.loads(orjson.dumps(good))
+    seconds_time["started_at"] = BASE_MS // 1000  # invalid_timestamp (seconds, not ms)
+    aws_line = {"requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef", "httpMethod": "GET", "status": "200"}
+    return [
+        orjson.dumps(good)[:120],  # invalid_json (truncated line)
+        orjson.dumps(bad_status),
+        orjson.dumps(no_time),
+        orjson.dumps(seconds_time),
+        orjson.dumps(aws_line),  # unknown_format (AWS decoding is its own issue)
+    ]
+
+
+def sample_files(seed: int = 20261125) -> dict[str, list[bytes]]:
+    """File name → lines (one record per line) of the bundled sample traffic."""
+    rng = random.Random(seed)
+    index = 0
+    files: dict[str, list[bytes]] = {}
+    for name, generations, count in (
+        ("kong-0.x.jsonl", GENERATIONS[:5], 60),
+        ("kong-1.x-2.x.jsonl", GENERATIONS[5:9], 80),
+        ("kong-3.x.jsonl", GENERATIONS[9:], 100),
+    ):
+        lines = []
+        for n in range(count):
+            lines.append(orjson.dumps(kong_record(generations[n % len(generations)], index, rng)))
+            index += 1
+        files[name] = lines
+    batches = []
+    for _ in range(20):  # http-log with queue batch size > 1 posts JSON arrays
+        size = rng.randint(2, 5)
+        batch = []
+        for _ in range(size):
+            batch.append(kong_record(rng.choice(GENERATIONS[6:]), index, rng))
+            index += 1
+        batches.append(orjson.dumps(batch))
+    files["kong-http-log-batches.jsonl"] = batches
+    files["moesif-events.jsonl"] = [orjson.dumps(moesif_event(n, rng)) for n in range(20)]
+    files["malformed.jsonl"] = malformed_records()
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.sample_traffic", description=__doc__)
+    parser.add_argument("directory", help="where to write the sample files")
+    args = parser.parse_args(argv)
+    directory = Path(args.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, lines in sample_files().items():
+        (directory / name).write_bytes(b"\n".join(lines) + b"\n")
+        print(f"{directory / name}: {len(lines)} records")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

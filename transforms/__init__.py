@@ -1,0 +1,1 @@
+"""gatewaystream's Beam transforms; the pure functions they wrap live beside them (decode, mask, …)."""

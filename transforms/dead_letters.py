@@ -1,0 +1,125 @@
+"""Dead-letter records (SPEC §8) and the transform that writes them as Avro files.
+
+Every stage that cannot process something emits one of these dicts (shaped like
+``schemas/dead_letter.avsc``) on its dead-letter output; ``WriteDeadLetters`` gathers them all.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+from typing import Any
+
+import apache_beam as beam
+import fastavro
+import orjson
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+import schemas
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+STAGES = ("read", "decode", "identify", "mask", "batch", "deliver")
+DEAD_LETTER_FILE_PREFIX = "dead-letters-"
+
+_log = logging.getLogger(__name__)
+
+
+def dead_letter(
+    stage: str,
+    reason: str,
+    detail: str,
+    source: str,
+    payload: bytes,
+    attempts: int = 0,
+    http_status: int | None = None,
+    first_seen_ms: int | None = None,
+) -> dict[str, Any]:
+    """A dead-letter record; the payload is cut to 64 KiB and the cut is recorded."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    return {
+        "stage": stage,
+        "reason": reason,
+        "detail": detail[:2000],
+        "source": source,
+        "payload": bytes(payload[:MAX_PAYLOAD_BYTES]),
+        "payload_truncated": len(payload) > MAX_PAYLOAD_BYTES,
+        "attempts": attempts,
+        "http_status": http_status,
+        "first_seen": first_seen_ms if first_seen_ms is not None else int(time.time() * 1000),
+    }
+
+
+def unmasked_event_payload(event: dict[str, Any]) -> bytes:
+    """The payload for an event that failed before or during masking: only its id, since the rest may
+    hold secrets that must never reach a dead-letter store."""
+    return orjson.dumps({"transaction_id": event.get("transaction_id")})
+
+
+def ensure_directory(path: str) -> None:
+    """Creates a local directory if needed; object stores (gs://, s3://) have no directories to make."""
+    if not FileSystems.exists(path):
+        FileSystems.mkdirs(path)
+
+
+def read_dead_letter_file(path: str) -> list[dict[str, Any]]:
+    """All records of one dead-letter Avro file (any Beam filesystem)."""
+    with FileSystems.open(path) as handle:
+        return list(fastavro.reader(handle))
+
+
+class _WriteAvroBatch(beam.DoFn):
+    """Writes each batch of dead letters to its own Avro file, via a temporary name and a rename.
+
+    A file appears under its final name only once complete, so a reader (a replay, run_local's
+    accounting) never sees half a file. A retried bundle writes a second file: dead letters are
+    at-least-once, like delivery.
+    """
+
+    def __init__(self, directory: str):
+        self._directory = directory
+        self._written = Metrics.counter("gatewaystream", "dead_letters_written")
+
+    def process(self, keyed_batch):
+        _, records = keyed_batch
+        buffer = io.BytesIO()
+        fastavro.writer(buffer, schemas.dead_letter(), records, codec="deflate")
+        name = f"{DEAD_LETTER_FILE_PREFIX}{uuid.uuid4().hex}.avro"
+        final = FileSystems.join(self._directory, name)
+        temporary = FileSystems.join(self._directory, f".tmp-{name}")
+        with FileSystems.create(temporary) as handle:
+            handle.write(buffer.getvalue())
+        FileSystems.rename([temporary], [final])
+        self._written.inc(len(records))
+        _log.info("wrote %d dead letters to %s", len(records), final)
+        yield final
+
+
+class WriteDeadLetters(beam.PTransform):
+    """Dead-letter dicts → Avro files ``dead-letters-<uuid>.avro`` in ``directory``.
+
+    Batched with GroupIntoBatches (1000 records or 2 s) so that a stream of failures makes a few
+    files, not one per record; works in batch and streaming alike.
+    """
+
+    def __init__(self, directory: str, max_delay_secs: float = 2.0):
+        super().__init__()
+        self._directory = directory
+        self._max_delay_secs = max_delay_secs
+
+    def expand(self, dead_letters):
+        ensure_directory(self._directory)
+        return (
+            dead_letters
+            | "CountByReason" >> beam.Map(_count_dead_letter)
+            | "KeyDeadLetters" >> beam.Map(lambda record: ("dead-letters", record))
+            | "BatchDeadLetters" >> beam.GroupIntoBatches(1000, self._max_delay_secs)
+            | "WriteAvro" >> beam.ParDo(_WriteAvroBatch(self._directory))
+        )
+
+
+def _count_dead_letter(record: dict[str, Any]) -> dict[str, Any]:
+    Metrics.counter("gatewaystream.dead_letters", f"{record['stage']}:{record['reason']}").inc()
+    return record

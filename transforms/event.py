@@ -1,0 +1,165 @@
+"""The API event (SPEC §2): time formatting, transaction ids, validation against the Avro schema.
+
+Events travel through the pipeline as plain dicts shaped exactly like the JSON the collector receives;
+this module is the one place that knows the rules that shape must follow.
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import math
+import re
+import time
+import uuid
+from typing import Any
+
+import fastavro.validation
+import orjson
+
+import schemas
+
+# Times outside this window are treated as invalid: a Kong `started_at` written in seconds instead of
+# milliseconds, or a zero, would otherwise become a plausible-looking 1970 date (SPEC §2: never invent a time).
+MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+MAX_EVENT_BYTES = 1_000_000  # Moesif's per-event limit (SPEC §2)
+
+# A fixed namespace so that UUIDv5 transaction ids are the same on every worker and every replay.
+TRANSACTION_NAMESPACE = uuid.UUID("5d0c8a4e-2f4b-5b8e-9a3c-6f1e2d7c4b90")
+
+DIRECTIONS = ("Incoming", "Outgoing", "Internal")
+
+_ISO_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"(Z|z|[+-]\d{2}:?\d{2})?"
+)
+_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+
+
+class InvalidTime(ValueError):
+    """A time that cannot be turned into a real instant within [2000, 2100)."""
+
+
+def round_half_up(value: float) -> int:
+    """Milliseconds are rounded half-up (SPEC §2), not banker's rounding as Python's ``round`` does."""
+    return math.floor(value + 0.5)
+
+
+def format_epoch_ms(epoch_ms: int | float) -> str:
+    """``1764064800005`` → ``'2025-11-25T10:00:00.005Z'``; raises InvalidTime outside [2000, 2100)."""
+    if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, (int, float)) or not math.isfinite(epoch_ms):
+        raise InvalidTime(f"not a finite number: {epoch_ms!r}")
+    millis = epoch_ms if isinstance(epoch_ms, int) else round_half_up(epoch_ms)
+    if not MIN_EPOCH_MS <= millis < MAX_EPOCH_MS:
+        raise InvalidTime(f"epoch ms {millis} is outside 2000..2100")
+    seconds, milli = divmod(millis, 1000)
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{milli:03d}Z"
+    )
+
+
+def parse_iso_ms(text: str) -> int:
+    """Epoch milliseconds of an ISO 8601 time; no zone means UTC; fractions beyond ms round half-up.
+
+    Accepts what gateways and Moesif SDKs write: missing seconds (``12:16Z``), any fraction length,
+    ``Z`` or a numeric offset. Raises InvalidTime for anything else, including out-of-range fields.
+    """
+    if not isinstance(text, str):
+        raise InvalidTime(f"not a string: {type(text).__name__}")
+    match = _ISO_RE.fullmatch(text.strip())
+    if not match:
+        raise InvalidTime(f"not an ISO 8601 time: {text[:64]!r}")
+    year, month, day, hour, minute = (int(match.group(i)) for i in range(1, 6))
+    second = int(match.group(6) or 0)
+    fraction = match.group(7) or ""
+    zone = match.group(8)
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        raise InvalidTime(f"no such date: {text[:64]!r}")
+    if hour > 23 or minute > 59 or second > 59:
+        raise InvalidTime(f"no such time of day: {text[:64]!r}")
+    seconds = calendar.timegm((year, month, day, hour, minute, second))
+    if zone and zone not in ("Z", "z"):
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        offset_h, offset_m = int(digits[:2]), int(digits[2:])
+        if offset_h > 23 or offset_m > 59:
+            raise InvalidTime(f"bad zone offset: {zone!r}")
+        seconds -= sign * (offset_h * 3600 + offset_m * 60)
+    millis = seconds * 1000
+    if fraction:
+        # Integer arithmetic: 0.0005 s must round up to 1 ms exactly, which float parsing cannot promise.
+        nanos = int(fraction.ljust(9, "0"))
+        millis += (nanos + 500_000) // 1_000_000
+    if not MIN_EPOCH_MS <= millis < MAX_EPOCH_MS:
+        raise InvalidTime(f"{text[:64]!r} is outside 2000..2100")
+    return millis
+
+
+def transaction_id_for(raw_record: bytes, index: int) -> str:
+    """UUIDv5 of the raw record bytes plus the event's index in it: the same on every replay (SPEC §2)."""
+    digest = hashlib.sha1(TRANSACTION_NAMESPACE.bytes + raw_record + b"\x00" + str(index).encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
+
+
+def serialize(event: dict[str, Any]) -> bytes:
+    return orjson.dumps(event)
+
+
+def to_avro_record(event: dict[str, Any]) -> dict[str, Any]:
+    """The event in the shape of ``schemas/api_event.avsc`` (JSON bodies and metadata as JSON text)."""
+
+    def side(part: dict[str, Any]) -> dict[str, Any]:
+        record = dict(part)
+        if "body" in record and record.get("transfer_encoding") != "base64":
+            record["body"] = orjson.dumps(record["body"]).decode()
+        return record
+
+    record = dict(event)
+    record["request"] = side(event["request"])
+    if event.get("response") is not None:
+        record["response"] = side(event["response"])
+    if "metadata" in record:
+        record["metadata"] = orjson.dumps(record["metadata"]).decode()
+    return record
+
+
+def validate_event(event: Any) -> list[str]:
+    """Every way ``event`` breaks SPEC §2, as short messages; empty when it is a valid event."""
+    if not isinstance(event, dict):
+        return [f"event is a {type(event).__name__}, not an object"]
+    problems: list[str] = []
+    request = event.get("request")
+    response = event.get("response")
+    try:
+        fastavro.validation.validate(to_avro_record(event), schemas.api_event(), raise_errors=True)
+    except (fastavro.validation.ValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        problems.append(f"does not match schemas/api_event.avsc: {str(exc)[:300]}")
+        return problems
+    sides = [("request", request)] + ([("response", response)] if response is not None else [])
+    for name, part in sides:
+        if not _TIME_RE.fullmatch(part["time"]):
+            problems.append(f"{name}.time {part['time']!r} is not ISO 8601 UTC with 3 fraction digits and Z")
+        encoding = part.get("transfer_encoding")
+        if encoding not in (None, "base64"):
+            problems.append(f"{name}.transfer_encoding must be absent or 'base64', not {encoding!r}")
+        if encoding == "base64" and not isinstance(part.get("body"), str):
+            problems.append(f"{name}.body must be a string when transfer_encoding is base64")
+    if not request["uri"] or not request["verb"]:
+        problems.append("request.uri and request.verb must not be empty")
+    if response is not None:
+        if not 100 <= response["status"] <= 599:
+            problems.append(f"response.status {response['status']} is not in 100..599")
+        if _TIME_RE.fullmatch(response["time"]) and response["time"] < request["time"]:
+            problems.append("response.time is before request.time")
+    if event["direction"] not in DIRECTIONS:
+        problems.append(f"direction {event['direction']!r} is not one of {', '.join(DIRECTIONS)}")
+    if event["weight"] < 1:
+        problems.append(f"weight {event['weight']} is below 1")
+    if "metadata" in event and not isinstance(event["metadata"], dict):
+        problems.append("metadata must be an object")
+    if not event["transaction_id"]:
+        problems.append("transaction_id must not be empty")
+    return problems

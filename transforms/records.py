@@ -1,0 +1,26 @@
+"""What travels between the stages: a raw record before decoding, an event with its origin after."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+class RawRecord(NamedTuple):
+    """One input record as read: a Pub/Sub message, a line of a newline-delimited file, or a whole file."""
+
+    data: bytes
+    source: str  # where it came from, e.g. "pubsub:projects/p/subscriptions/s#id=123" or "file:/x.jsonl#line=4"
+    format_hint: str | None = None  # the message's `format` attribute, if any
+
+
+class SourcedEvent(NamedTuple):
+    """A decoded API event and the source of the record it came from, kept for dead letters downstream."""
+
+    source: str
+    event: dict[str, Any]
+
+
+class SerializedEvent(NamedTuple):
+    """A masked event as the JSON bytes that will be sent."""
+
+    source: str
+    json: bytes

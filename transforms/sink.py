@@ -1,0 +1,191 @@
+"""Delivery (SPEC §7): each batch goes to a sink; a batch that fails becomes one dead letter per event.
+
+A sink is a class with ``open``/``send``/``close`` (``BatchSink``); ``DeliverBatches`` runs any sink, so a new
+target is a new class, not a branch. ``WriteToAnalyticsApi`` POSTs gzip JSON to a Moesif-compatible
+collector; ``WriteBatchFiles`` writes each batch as a JSON array file (dry runs, ``--output``).
+Still to come (issue 5): retries with backoff and jitter, Retry-After, 413 splitting.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from typing import NamedTuple
+
+import apache_beam as beam
+import urllib3
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms.dead_letters import dead_letter, ensure_directory
+from transforms.decode import DEAD_LETTER_TAG
+from transforms.records import SerializedEvent
+
+_log = logging.getLogger(__name__)
+
+BATCH_PATH = "/v1/events/batch"
+RESPONSE_EXCERPT_BYTES = 500
+
+
+class DeliveryResult(NamedTuple):
+    ok: bool
+    reason: str = ""  # dead-letter reason code when not ok, e.g. http_400, connection_error
+    detail: str = ""
+    http_status: int | None = None
+    attempts: int = 1
+
+
+class BatchSink(ABC):
+    """A delivery target. Instances are pickled to workers: connections are made in ``open``."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where batches go, safe to log (no secrets)."""
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Called once per worker DoFn instance before the first batch."""
+
+    @abstractmethod
+    def send(self, body: bytes, count: int) -> DeliveryResult:
+        """Delivers one JSON array of ``count`` events."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Called when the worker tears the DoFn down."""
+
+
+def redact_secret(secret: str) -> str:
+    """At most the last 4 characters of a secret, for logs (SPEC §7)."""
+    return f"…{secret[-4:]}" if len(secret) > 8 else "…"
+
+
+class AnalyticsApiSink(BatchSink):
+    """gzip JSON ``POST {api_endpoint}/v1/events/batch`` with ``X-Moesif-Application-Id``; 2xx is success."""
+
+    def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int, send_timeout_ms: int):
+        self._url = api_endpoint.rstrip("/") + BATCH_PATH
+        self._application_id = application_id
+        self._timeout = urllib3.Timeout(connect=connect_timeout_ms / 1000, read=send_timeout_ms / 1000)
+        self._pool: urllib3.PoolManager | None = None
+
+    def describe(self) -> str:
+        return f"{self._url} (application id {redact_secret(self._application_id)})"
+
+    def open(self) -> None:
+        # One keep-alive pool per DoFn instance; urllib3 does no retries of its own (retries=False) so
+        # that every attempt is counted and classified here.
+        self._pool = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, timeout=self._timeout)
+
+    def send(self, body: bytes, count: int) -> DeliveryResult:
+        assert self._pool is not None, "open() was not called"
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "X-Moesif-Application-Id": self._application_id,
+            "User-Agent": "gatewaystream/0.1",
+        }
+        try:
+            response = self._pool.request("POST", self._url, body=gzip.compress(body, 5), headers=headers)
+        except urllib3.exceptions.TimeoutError as exc:
+            return DeliveryResult(False, "timeout", f"{type(exc).__name__}: {exc}"[:500])
+        except urllib3.exceptions.HTTPError as exc:
+            return DeliveryResult(False, "connection_error", f"{type(exc).__name__}: {exc}"[:500])
+        if 200 <= response.status < 300:
+            return DeliveryResult(True, http_status=response.status)
+        excerpt = response.data[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace")
+        return DeliveryResult(False, f"http_{response.status}", excerpt, http_status=response.status)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.clear()
+
+
+class DirectorySink(BatchSink):
+    """Each batch as a JSON array file ``batch-<sha256>.json``: a retried batch rewrites the same file."""
+
+    def __init__(self, directory: str):
+        self._directory = directory
+
+    def describe(self) -> str:
+        return self._directory
+
+    def open(self) -> None:
+        ensure_directory(self._directory)
+
+    def send(self, body: bytes, count: int) -> DeliveryResult:
+        name = f"batch-{hashlib.sha256(body).hexdigest()[:32]}.json"
+        temporary = FileSystems.join(self._directory, f".tmp-{name}")
+        try:
+            with FileSystems.create(temporary) as handle:
+                handle.write(body)
+            FileSystems.rename([temporary], [FileSystems.join(self._directory, name)])
+        except Exception as exc:
+            return DeliveryResult(False, "write_error", f"{type(exc).__name__}: {exc}"[:500])
+        return DeliveryResult(True)
+
+
+class _DeliverFn(beam.DoFn):
+    def __init__(self, sink: BatchSink):
+        self._sink = sink
+        self._batches = Metrics.counter("gatewaystream", "batches_sent")
+        self._events = Metrics.counter("gatewaystream", "events_sent")
+        self._bytes = Metrics.counter("gatewaystream", "bytes_sent")
+        self._failed_batches = Metrics.counter("gatewaystream", "batches_failed")
+        self._batch_size = Metrics.distribution("gatewaystream", "batch_size")
+        self._latency = Metrics.distribution("gatewaystream", "batch_latency_ms")
+
+    def setup(self):
+        self._sink.open()
+        _log.info("delivering batches to %s", self._sink.describe())
+
+    def process(self, keyed_batch):
+        _, items = keyed_batch
+        items: list[SerializedEvent] = list(items)
+        body = b"[" + b",".join(item.json for item in items) + b"]"
+        started = time.monotonic()
+        result = self._sink.send(body, len(items))
+        self._latency.update(int((time.monotonic() - started) * 1000))
+        if result.ok:
+            self._batches.inc()
+            self._events.inc(len(items))
+            self._bytes.inc(len(body))
+            self._batch_size.update(len(items))
+            return
+        self._failed_batches.inc()
+        _log.warning("batch of %d events failed: %s %s", len(items), result.reason, result.detail[:200])
+        for item in items:
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTER_TAG,
+                dead_letter("deliver", result.reason, result.detail, item.source, item.json,
+                            attempts=result.attempts, http_status=result.http_status),
+            )
+
+    def teardown(self):
+        self._sink.close()
+
+
+class DeliverBatches(beam.PTransform):
+    """``(key, [SerializedEvent])`` batches → the sink; returns the dead letters of failed batches."""
+
+    def __init__(self, sink: BatchSink):
+        super().__init__()
+        self._sink = sink
+
+    def expand(self, batches):
+        return batches | beam.ParDo(_DeliverFn(self._sink)).with_outputs(DEAD_LETTER_TAG, main="delivered")
+
+
+class WriteToAnalyticsApi(DeliverBatches):
+    """Delivers to a Moesif-compatible collection API (SPEC §7)."""
+
+    def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int = 1000,
+                 send_timeout_ms: int = 2000):
+        super().__init__(AnalyticsApiSink(api_endpoint, application_id, connect_timeout_ms, send_timeout_ms))
+
+
+class WriteBatchFiles(DeliverBatches):
+    """Writes each batch as one JSON array file into ``directory`` (any Beam filesystem)."""
+
+    def __init__(self, directory: str):
+        super().__init__(DirectorySink(directory))
