@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import yaml
+from apache_beam.io.gcp.pubsub import parse_subscription, parse_topic
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.formats import FORMAT_CHOICES
@@ -146,10 +147,12 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     if len(sources) != 1:
         parser.error("exactly one of --input, --subscription, --topic is required"
                      + (f" (got {', '.join('--' + s for s in sources)})" if sources else ""))
-    if args.subscription and not args.subscription.startswith("projects/"):
-        parser.error("--subscription must look like projects/P/subscriptions/S")
-    if args.topic and not args.topic.startswith("projects/"):
-        parser.error("--topic must look like projects/P/topics/T")
+    for name, check in (("subscription", parse_subscription), ("topic", parse_topic)):
+        if getattr(args, name):
+            try:
+                check(getattr(args, name))
+            except ValueError as exc:
+                parser.error(f"--{name}: {exc}")
     for name, minimum in (("batch_size", 1), ("shards", 1), ("max_record_bytes", 1), ("max_decompressed_bytes", 1),
                           ("connect_timeout", 1), ("send_timeout", 1)):
         if getattr(args, name) < minimum:

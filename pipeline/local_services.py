@@ -1,0 +1,206 @@
+"""Real local services for ``run_local.sh`` and the tests: the Pub/Sub emulator, the collector, the
+pipeline itself, each a process group on 127.0.0.1 that is stopped with everything it started."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import orjson
+
+from transforms.dead_letters import DEAD_LETTER_FILE_PREFIX, read_dead_letter_file
+
+LOCAL_PROJECT = "gatewaystream-local"
+
+
+class MissingPrerequisite(RuntimeError):
+    """Something the local run needs is not installed; the message says what and how to get it."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return 200 <= response.status < 300
+    except OSError:
+        return False
+
+
+def http_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return orjson.loads(response.read())
+
+
+class Service:
+    """A subprocess in its own process group, logging to a file; ``stop`` ends the whole group."""
+
+    def __init__(self, name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 15) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        # The group may hold children that outlive their parent (gcloud starts java): end them too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self._log.close()
+
+
+def start_pubsub_emulator(work_dir: Path, port: int | None = None, timeout: float = 60) -> tuple[Service, str]:
+    """The gcloud Pub/Sub emulator on 127.0.0.1; returns the service and its ``host:port``."""
+    if not shutil.which("gcloud"):
+        raise MissingPrerequisite("gcloud not found: install the Google Cloud CLI and its Pub/Sub emulator "
+                                  "(apt-get install google-cloud-cli google-cloud-cli-pubsub-emulator)")
+    if not shutil.which("java"):
+        raise MissingPrerequisite("java not found: the Pub/Sub emulator needs a Java 11+ runtime "
+                                  "(apt-get install default-jre-headless)")
+    port = port or free_port()
+    host_port = f"127.0.0.1:{port}"
+    data_dir = work_dir / "pubsub-emulator"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    service = Service(
+        "pubsub-emulator",
+        ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={host_port}",
+         f"--project={LOCAL_PROJECT}", f"--data-dir={data_dir}", "--quiet"],
+        work_dir / "pubsub-emulator.log",
+    )
+    try:
+        wait_for(lambda: http_ok(f"http://{host_port}/") or not service.running(), timeout, "the Pub/Sub emulator")
+    except TimeoutError:
+        service.stop()
+        raise
+    if not service.running():
+        tail = service.log_tail()
+        service.stop()
+        raise MissingPrerequisite(f"the Pub/Sub emulator did not start:\n{tail}")
+    return service, host_port
+
+
+def create_topic_and_subscription(emulator_host: str, topic: str, subscription: str) -> tuple[str, str]:
+    """Creates both on the emulator; returns their full paths."""
+    from google.cloud import pubsub_v1
+
+    with _emulator_environment(emulator_host):
+        publisher = pubsub_v1.PublisherClient()
+        subscriber = pubsub_v1.SubscriberClient()
+        topic_path = publisher.topic_path(LOCAL_PROJECT, topic)
+        subscription_path = subscriber.subscription_path(LOCAL_PROJECT, subscription)
+        publisher.create_topic(name=topic_path)
+        subscriber.create_subscription(name=subscription_path, topic=topic_path, ack_deadline_seconds=60)
+        subscriber.close()
+    return topic_path, subscription_path
+
+
+def publish(emulator_host: str, topic_path: str, messages: Iterable[bytes], attributes: dict[str, str] | None = None
+            ) -> int:
+    """Publishes every message and waits for each to be acknowledged by the emulator; returns the count."""
+    from google.cloud import pubsub_v1
+
+    with _emulator_environment(emulator_host):
+        publisher = pubsub_v1.PublisherClient()
+        futures = [publisher.publish(topic_path, data, **(attributes or {})) for data in messages]
+        for future in futures:
+            future.result(timeout=60)
+    return len(futures)
+
+
+@contextlib.contextmanager
+def _emulator_environment(emulator_host: str) -> Iterator[None]:
+    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = emulator_host
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
+def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30) -> tuple[Service, str]:
+    """``python -m pipeline.collector serve`` on 127.0.0.1; returns the service and its base URL."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    service = Service(
+        "collector",
+        [sys.executable, "-m", "pipeline.collector", "serve", "--port", str(port),
+         "--db", str(work_dir / "collector.db")],
+        work_dir / "collector.log",
+    )
+    try:
+        wait_for(lambda: http_ok(f"{url}/health") or not service.running(), timeout, "the collector")
+    except TimeoutError:
+        service.stop()
+        raise
+    if not service.running():
+        tail = service.log_tail()
+        service.stop()
+        raise RuntimeError(f"the collector did not start:\n{tail}")
+    return service, url
+
+
+def start_pipeline(arguments: list[str], work_dir: Path, environment: dict[str, str]) -> Service:
+    """``python -m pipeline`` with ``arguments`` as a subprocess, logging to ``work_dir/pipeline.log``."""
+    return Service("pipeline", [sys.executable, "-m", "pipeline", *arguments], work_dir / "pipeline.log",
+                   env={**os.environ, **environment})
+
+
+def dead_letters_in(directory: Path) -> list[dict]:
+    """Every dead letter in a local dead-letter directory (only complete files: they appear by rename)."""
+    if not directory.exists():
+        return []
+    letters: list[dict] = []
+    for path in sorted(directory.glob(f"{DEAD_LETTER_FILE_PREFIX}*.avro")):
+        letters.extend(read_dead_letter_file(str(path)))
+    return letters
+
+
+def count_items(record: bytes) -> int:
+    """How many events or dead letters a well-behaved run turns one sample record into: a JSON array's
+    length, else one. An independent count, so the accounting does not trust the decoder it checks."""
+    try:
+        value = orjson.loads(record)
+    except orjson.JSONDecodeError:
+        return 1
+    return len(value) if isinstance(value, list) else 1

@@ -1,0 +1,129 @@
+"""``python -m pipeline.localrun`` (what ``run_local.sh`` runs): the bundled sample traffic end to end.
+
+Starts the Pub/Sub emulator and the local collector on 127.0.0.1, starts the pipeline on the
+DirectRunner reading the emulator, publishes every sample record, waits until every sample event is
+accounted for (received by the collector or dead-lettered), prints the collector's report and the
+accounting, and stops everything it started — also on Ctrl-C or failure.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from pipeline.collector.report import build_report
+from pipeline.collector.store import EventStore
+from pipeline.local_services import (
+    LOCAL_PROJECT,
+    MissingPrerequisite,
+    Service,
+    count_items,
+    create_topic_and_subscription,
+    dead_letters_in,
+    http_json,
+    publish,
+    start_collector,
+    start_pipeline,
+    start_pubsub_emulator,
+)
+
+STATUS_EVERY_SECS = 10
+LOCAL_APPLICATION_ID = "local-run-application-id"
+
+
+def sample_records(samples: Path) -> list[bytes]:
+    records = []
+    for path in sorted(samples.glob("*.jsonl")):
+        records.extend(line for line in path.read_bytes().splitlines() if line.strip())
+    return records
+
+
+def run(samples: Path, work_dir: Path, timeout: float) -> int:
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True)
+    dead_letter_dir = work_dir / "dead-letters"
+    records = sample_records(samples)
+    if not records:
+        print(f"run_local: no *.jsonl sample records in {samples}", file=sys.stderr)
+        return 1
+    expected = sum(count_items(record) for record in records)
+    services: list[Service] = []
+    try:
+        print("run_local: starting the Pub/Sub emulator and the collector on 127.0.0.1 …", flush=True)
+        emulator, emulator_host = start_pubsub_emulator(work_dir)
+        services.append(emulator)
+        collector, collector_url = start_collector(work_dir)
+        services.append(collector)
+        topic, subscription = create_topic_and_subscription(emulator_host, "gateway-logs", "gatewaystream")
+        pipeline = start_pipeline(
+            ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector_url}",
+             f"--dead_letter={dead_letter_dir}", "--company_id_header=X-Org-Id", f"--project={LOCAL_PROJECT}"],
+            work_dir,
+            {"PUBSUB_EMULATOR_HOST": emulator_host, "GATEWAYSTREAM_APPLICATION_ID": LOCAL_APPLICATION_ID},
+        )
+        services.append(pipeline)
+        published = publish(emulator_host, topic, records)
+        print(f"run_local: published {published} sample records holding {expected} events to {topic}; "
+              "the pipeline is running on the DirectRunner …", flush=True)
+
+        deadline = time.monotonic() + timeout
+        next_status = time.monotonic() + STATUS_EVERY_SECS
+        while True:
+            received = http_json(f"{collector_url}/v1/stats")["distinct_transaction_ids"]
+            dead = len(dead_letters_in(dead_letter_dir))
+            if received + dead >= expected:
+                break
+            if not pipeline.running():
+                print(f"run_local: the pipeline stopped early:\n{pipeline.log_tail()}", file=sys.stderr)
+                return 1
+            if time.monotonic() > deadline:
+                print(f"run_local: timed out after {timeout:.0f} s with {received} received and {dead} "
+                      f"dead-lettered of {expected}; pipeline log: {pipeline.log_path}", file=sys.stderr)
+                return 1
+            if time.monotonic() >= next_status:
+                print(f"run_local: {received} received, {dead} dead-lettered of {expected} …", flush=True)
+                next_status += STATUS_EVERY_SECS
+            time.sleep(0.5)
+        pipeline.stop()
+        services.remove(pipeline)
+
+        letters = dead_letters_in(dead_letter_dir)
+        print()
+        print(build_report(EventStore(str(work_dir / "collector.db"))))
+        print()
+        print("dead letters:")
+        for letter in letters:
+            print(f"  {letter['stage']}/{letter['reason']}  {letter['source']}  {letter['detail'][:80]}")
+        print()
+        print(f"accounting: sent {expected} events = received {received} + dead-lettered {len(letters)}"
+              f" -> {'every event accounted for' if received + len(letters) == expected else 'MISMATCH'}")
+        print(f"files: collector database {work_dir / 'collector.db'}, dead letters {dead_letter_dir}, "
+              f"logs {work_dir}/*.log")
+        return 0 if received + len(letters) == expected else 1
+    except MissingPrerequisite as missing:
+        print(f"run_local: {missing}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("run_local: interrupted, stopping everything", file=sys.stderr)
+        return 130
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.localrun", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=Path, default=Path("samples"), help="folder of *.jsonl sample records")
+    parser.add_argument("--work-dir", type=Path, default=Path("local-run"),
+                        help="where logs, the collector database and dead letters go (emptied first)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every event")
+    args = parser.parse_args(argv)
+    return run(args.samples, args.work_dir, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
