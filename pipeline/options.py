@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import yaml
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.pubsub import parse_subscription, parse_topic
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -159,6 +160,8 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
             parser.error(f"--{name} must be at least {minimum} (got {getattr(args, name)})")
     if args.max_batch_delay_secs <= 0:
         parser.error(f"--max_batch_delay_secs must be above 0 (got {args.max_batch_delay_secs})")
+    if args.input and not _matches_any(args.input):
+        parser.error(f"--input: no file matches {args.input!r}")
     if not args.dead_letter:
         parser.error("--dead_letter is required: failures must have somewhere to go")
     if not args.output:
@@ -166,6 +169,13 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
             parser.error(f"--api_endpoint must be an http(s) URL (got {args.api_endpoint!r})")
         if not application_id(args):
             parser.error(f"--moesif_application_id (or ${APPLICATION_ID_ENV[0]}) is required unless --output is set")
+
+
+def _matches_any(pattern: str) -> bool:
+    try:
+        return any(result.metadata_list for result in FileSystems.match([pattern]))
+    except Exception:  # noqa: BLE001 - an unreadable location counts as "no match"; the error names the pattern
+        return False
 
 
 def application_id(args: argparse.Namespace | GatewayStreamOptions) -> str | None:

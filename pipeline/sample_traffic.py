@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-BASE_MS = 1_795_600_000_000  # 2026-11-25T07:06:40Z
+BASE_MS = 1_795_600_000_000  # 2026-11-25T09:46:40Z
 HOST = "api.acme.io"
 
 ROUTES = (  # (verb, route name, path template, upstream service)

@@ -72,9 +72,10 @@ class BatchEvents(beam.PTransform):
         self._clock = clock
 
     def expand(self, events):
+        # A typed key gives GroupIntoBatches a deterministic key coder (str) instead of a pickling one.
         keyed = events | "SerializeAndKey" >> beam.ParDo(
             _SerializeAndKeyFn(self._destination, self._shards)
-        ).with_outputs(DEAD_LETTER_TAG, main="events")
+        ).with_output_types(beam.typehints.KV[str, SerializedEvent]).with_outputs(DEAD_LETTER_TAG, main="events")
         batches = keyed.events | "GroupIntoBatches" >> beam.GroupIntoBatches(
             self._batch_size, self._max_batch_delay_secs, clock=self._clock
         )

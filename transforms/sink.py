@@ -87,6 +87,8 @@ class AnalyticsApiSink(BatchSink):
         }
         try:
             response = self._pool.request("POST", self._url, body=gzip.compress(body, 5), headers=headers)
+        except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError in urllib3 2.x
+            return DeliveryResult(False, "connection_error", f"{type(exc).__name__}: {exc}"[:500])
         except urllib3.exceptions.TimeoutError as exc:
             return DeliveryResult(False, "timeout", f"{type(exc).__name__}: {exc}"[:500])
         except urllib3.exceptions.HTTPError as exc:

@@ -1,0 +1,40 @@
+"""Shared fixtures: the real local collector (in this process, on 127.0.0.1) and the Pub/Sub emulator."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.collector import Collector
+from pipeline.local_services import start_pubsub_emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+APPLICATION_ID = "test-application-id-0042"
+
+
+@pytest.fixture
+def collector(tmp_path):
+    with Collector(str(tmp_path / "collector.db")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory):
+    """``host:port`` of a Pub/Sub emulator started for this test session."""
+    service, host = start_pubsub_emulator(tmp_path_factory.mktemp("emulator"))
+    try:
+        yield host
+    finally:
+        service.stop()
+
+
+def run_cli(*arguments: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m pipeline …`` as a user runs it, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *arguments],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID, **(env or {})},
+    )

@@ -1,0 +1,88 @@
+import pytest
+
+from transforms.event import (
+    InvalidTime,
+    format_epoch_ms,
+    parse_iso_ms,
+    round_half_up,
+    transaction_id_for,
+    validate_event,
+)
+
+
+def valid_event():
+    return {
+        "transaction_id": "t-1",
+        "request": {"time": "2026-11-25T10:00:00.005Z", "uri": "https://a.io/x", "verb": "GET", "headers": {}},
+        "response": {"time": "2026-11-25T10:00:00.105Z", "status": 200, "headers": {"a": "b"}},
+        "direction": "Incoming",
+        "weight": 1,
+    }
+
+
+def test_format_epoch_ms_has_three_fraction_digits_and_z():
+    assert format_epoch_ms(1795600000005) == "2026-11-25T09:46:40.005Z"
+    assert format_epoch_ms(1795600000000.5) == "2026-11-25T09:46:40.001Z"  # half-up, not banker's
+
+
+def test_round_half_up():
+    assert [round_half_up(v) for v in (0.5, 1.5, 2.5, 2.4999)] == [1, 2, 3, 2]
+
+
+@pytest.mark.parametrize("bad", [0, 1795600000, float("nan"), float("inf"), True, "1795600000000", None])
+def test_format_epoch_ms_refuses_invented_times(bad):
+    with pytest.raises(InvalidTime):
+        format_epoch_ms(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-25T10:00:00.005Z", "2026-11-25T10:00:00.005Z"),
+        ("2026-11-25T10:00:00.005", "2026-11-25T10:00:00.005Z"),  # no zone: UTC
+        ("2026-11-25T10:00:00Z", "2026-11-25T10:00:00.000Z"),
+        ("2026-11-25T12:16Z", "2026-11-25T12:16:00.000Z"),  # Java's OffsetDateTime without seconds
+        ("2026-11-25T10:00:00.0005Z", "2026-11-25T10:00:00.001Z"),
+        ("2026-11-25T10:00:00.123456789+02:00", "2026-11-25T08:00:00.123Z"),
+        ("2026-11-25T10:00:00.9996Z", "2026-11-25T10:00:01.000Z"),
+    ],
+)
+def test_parse_iso_ms_normalizes(text, expected):
+    assert format_epoch_ms(parse_iso_ms(text)) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "yesterday", "2026-02-30T10:00:00Z", "2026-11-25T24:00:00Z", "1970-01-01T00:00:00Z"])
+def test_parse_iso_ms_rejects(bad):
+    with pytest.raises(InvalidTime):
+        parse_iso_ms(bad)
+
+
+def test_transaction_id_is_deterministic_and_depends_on_bytes_and_index():
+    first = transaction_id_for(b'{"a":1}', 0)
+    assert first == transaction_id_for(b'{"a":1}', 0)
+    assert first != transaction_id_for(b'{"a":1}', 1)
+    assert first != transaction_id_for(b'{"a":2}', 0)
+    assert first[14] == "5"  # a version-5 UUID
+
+
+def test_validate_event_accepts_a_valid_event():
+    assert validate_event(valid_event()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda e: e["response"].update(status=99), "not in 100..599"),
+        (lambda e: e["request"].update(time="2026-11-25T10:00:00Z"), "3 fraction digits"),
+        (lambda e: e["request"].pop("verb"), "api_event.avsc"),
+        (lambda e: e.update(direction="Sideways"), "direction"),
+        (lambda e: e.update(weight=0), "weight"),
+        (lambda e: e["request"]["headers"].update(x=["a"]), "api_event.avsc"),
+        (lambda e: e["response"].update(time="2026-11-25T09:00:00.000Z"), "before request.time"),
+    ],
+)
+def test_validate_event_names_the_problem(change, fragment):
+    event = valid_event()
+    change(event)
+    problems = validate_event(event)
+    assert problems and any(fragment in problem for problem in problems), problems

@@ -1,0 +1,106 @@
+"""The Beam transforms under TestPipeline, against real files and the real local collector.
+
+Batch outputs are captured where they land (files, the collector), not with assert_that: in Beam 2.77
+assert_that can miss a batch that GroupIntoBatches flushes at the end of input.
+"""
+import glob
+import json
+
+import apache_beam as beam
+import orjson
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.test_decode import KONG_05, KONG_39
+from transforms.batching import BatchEvents
+from transforms.dead_letters import WriteDeadLetters, read_dead_letter_file
+from transforms.decode import DEAD_LETTER_TAG, DecodeRecords, DecodeSettings
+from transforms.records import RawRecord, SourcedEvent
+from transforms.sink import WriteBatchFiles, WriteToAnalyticsApi
+
+
+def kong_event(n):
+    record = orjson.loads(orjson.dumps(KONG_39))
+    record["request"]["id"] = f"id-{n:03d}"
+    return record
+
+
+def decoded_events(count):
+    from transforms.decode import decode_record
+
+    return [decode_record(RawRecord(orjson.dumps(kong_event(n)), f"s#{n}")).events[0] for n in range(count)]
+
+
+def test_decode_records_splits_events_and_dead_letters():
+    records = [RawRecord(orjson.dumps(KONG_05), "a"), RawRecord(b"{oops", "b"), RawRecord(orjson.dumps(KONG_39), "c")]
+    with BeamTestPipeline() as p:
+        decoded = p | beam.Create(records) | DecodeRecords(DecodeSettings())
+        assert_that(decoded.events | "Sources" >> beam.Map(lambda item: item.source), equal_to(["a", "c"]),
+                    label="events")
+        assert_that(decoded[DEAD_LETTER_TAG] | beam.Map(lambda d: (d["source"], d["reason"])),
+                    equal_to([("b", "invalid_json")]), label="dead")
+
+
+def test_batches_close_at_batch_size(tmp_path):
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create(decoded_events(7)) | BatchEvents("dest", batch_size=3, max_batch_delay_secs=60,
+                                                                   shards=1)
+        _ = batched["batches"] | WriteBatchFiles(str(tmp_path))
+    batches = [json.loads(open(path).read()) for path in glob.glob(str(tmp_path / "batch-*.json"))]
+    assert sorted(len(batch) for batch in batches) == [1, 3, 3]
+    assert sorted(e["transaction_id"] for batch in batches for e in batch) == [f"id-{n:03d}" for n in range(7)]
+
+
+def test_oversize_event_is_a_batch_stage_dead_letter(tmp_path):
+    huge = decoded_events(1)[0]
+    huge.event["metadata"]["blob"] = "x" * 1_000_001
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create([huge]) | BatchEvents("dest", 3, 60, 1)
+        _ = batched[DEAD_LETTER_TAG] | WriteDeadLetters(str(tmp_path))
+    [path] = glob.glob(str(tmp_path / "dead-letters-*.avro"))
+    [letter] = read_dead_letter_file(path)
+    assert (letter["stage"], letter["reason"], letter["payload_truncated"]) == ("batch", "event_too_large", True)
+
+
+def test_sink_posts_batches_to_the_collector(collector):
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create(decoded_events(5)) | BatchEvents(collector.url, 2, 60, 2)
+        _ = batched["batches"] | WriteToAnalyticsApi(collector.url, "app-id")
+    assert sorted(e["transaction_id"] for e in collector.store.events()) == [f"id-{n:03d}" for n in range(5)]
+
+
+def test_rejected_batch_becomes_one_dead_letter_per_event(tmp_path):
+    from pipeline.collector import Collector
+
+    with Collector(str(tmp_path / "c.db"), application_id="the-right-id") as strict:
+        with BeamTestPipeline() as p:
+            batched = p | beam.Create(decoded_events(3)) | BatchEvents(strict.url, 10, 60, 1)
+            delivered = batched["batches"] | WriteToAnalyticsApi(strict.url, "a-wrong-id")
+            _ = delivered[DEAD_LETTER_TAG] | WriteDeadLetters(str(tmp_path / "dl"))
+        assert strict.store.counts()["events"] == 0
+    letters = [letter for path in glob.glob(str(tmp_path / "dl" / "*.avro")) for letter in read_dead_letter_file(path)]
+    assert sorted(orjson.loads(letter["payload"])["transaction_id"] for letter in letters) == ["id-000", "id-001",
+                                                                                               "id-002"]
+    assert {(letter["stage"], letter["reason"], letter["http_status"], letter["attempts"]) for letter in letters} == {
+        ("deliver", "http_401", 401, 1)}
+    assert all("unknown application id" in letter["detail"] for letter in letters)
+    assert all(letter["source"].startswith("s#") for letter in letters)
+
+
+def test_connection_refused_is_a_dead_letter_not_a_crash(tmp_path):
+    from pipeline.local_services import free_port
+
+    dead_endpoint = f"http://127.0.0.1:{free_port()}"
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create(decoded_events(2)) | BatchEvents(dead_endpoint, 10, 60, 1)
+        delivered = batched["batches"] | WriteToAnalyticsApi(dead_endpoint, "app")
+        _ = delivered[DEAD_LETTER_TAG] | WriteDeadLetters(str(tmp_path))
+    letters = [letter for path in glob.glob(str(tmp_path / "*.avro")) for letter in read_dead_letter_file(path)]
+    assert [letter["reason"] for letter in letters] == ["connection_error", "connection_error"]
+
+
+def test_sourced_event_survives_pickling():
+    import pickle
+
+    item = SourcedEvent("s", {"a": 1})
+    assert pickle.loads(pickle.dumps(item)) == item
