@@ -12,7 +12,8 @@ def post(collector, body, headers=None, compress=True):
     base = {"Content-Type": "application/json", "X-Moesif-Application-Id": "app"}
     if compress:
         base["Content-Encoding"] = "gzip"
-    response = urllib3.request("POST", f"{collector.url}/v1/events/batch", body=data, headers={**base, **(headers or {})})
+    response = urllib3.request("POST", f"{collector.url}/v1/events/batch", body=data,
+                               headers={**base, **(headers or {})})
     return response.status, orjson.loads(response.data)
 
 

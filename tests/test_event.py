@@ -51,7 +51,9 @@ def test_parse_iso_ms_normalizes(text, expected):
     assert format_epoch_ms(parse_iso_ms(text)) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "yesterday", "2026-02-30T10:00:00Z", "2026-11-25T24:00:00Z", "1970-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "bad", ["", "yesterday", "2026-02-30T10:00:00Z", "2026-11-25T24:00:00Z", "1970-01-01T00:00:00Z"]
+)
 def test_parse_iso_ms_rejects(bad):
     with pytest.raises(InvalidTime):
         parse_iso_ms(bad)

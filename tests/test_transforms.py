@@ -5,6 +5,7 @@ assert_that can miss a batch that GroupIntoBatches flushes at the end of input.
 """
 import glob
 import json
+from pathlib import Path
 
 import apache_beam as beam
 import orjson
@@ -46,7 +47,7 @@ def test_batches_close_at_batch_size(tmp_path):
         batched = p | beam.Create(decoded_events(7)) | BatchEvents("dest", batch_size=3, max_batch_delay_secs=60,
                                                                    shards=1)
         _ = batched["batches"] | WriteBatchFiles(str(tmp_path))
-    batches = [json.loads(open(path).read()) for path in glob.glob(str(tmp_path / "batch-*.json"))]
+    batches = [json.loads(Path(path).read_text()) for path in glob.glob(str(tmp_path / "batch-*.json"))]
     assert sorted(len(batch) for batch in batches) == [1, 3, 3]
     assert sorted(e["transaction_id"] for batch in batches for e in batch) == [f"id-{n:03d}" for n in range(7)]
 

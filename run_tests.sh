@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up .venv (first run only) and runs the whole test suite: unit tests, Beam transform tests, and the
+# integration tests that start the Pub/Sub emulator and the local collector on 127.0.0.1.
+# Extra arguments go to pytest, e.g. ./run_tests.sh -m "not integration" or ./run_tests.sh tests/test_decode.py
+set -euo pipefail
+cd "$(dirname "$0")"
+
+command -v python3 >/dev/null || { echo "run_tests.sh: python3 not found (3.10+ needed)" >&2; exit 1; }
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pipeline, apache_beam, pytest, hypothesis' 2>/dev/null; then
+  echo "run_tests.sh: creating .venv and installing gatewaystream with its test extras …"
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null
+  .venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c 'import pipeline, apache_beam, pytest' || { echo "run_tests.sh: installation failed" >&2; exit 1; }
+fi
+
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,74 @@
+"""Kong records published to the real Pub/Sub emulator, read by ``python -m pipeline`` (streaming, DirectRunner),
+delivered to the real local collector: the exact events that arrive, and the dead letter of the bad one."""
+import random
+import uuid
+
+import orjson
+import pytest
+
+from pipeline.local_services import create_topic_and_subscription, dead_letters_in, publish, start_pipeline, wait_for
+from pipeline.sample_traffic import kong_record
+from tests.conftest import APPLICATION_ID
+from tests.test_decode import KONG_05, KONG_28, KONG_39
+from transforms.event import transaction_id_for
+from transforms.masking import MASK
+
+pytestmark = pytest.mark.integration
+
+
+def test_kong_records_through_pubsub_arrive_exactly(pubsub_emulator, collector, tmp_path):
+    suffix = uuid.uuid4().hex[:8]
+    topic, subscription = create_topic_and_subscription(pubsub_emulator, f"kong-{suffix}", f"gs-{suffix}")
+    rng = random.Random(5)
+    http_log_batch = [kong_record("3.9", 900 + n, rng) for n in range(3)]
+    messages = [orjson.dumps(KONG_05), orjson.dumps(KONG_28), orjson.dumps(KONG_39), orjson.dumps(http_log_batch),
+                b'{"request": {"method": "GET"'  # truncated: a dead letter
+                ]
+    pipeline = start_pipeline(
+        ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector.url}",
+         f"--dead_letter={tmp_path / 'dl'}", "--max_batch_delay_secs=1"],
+        tmp_path,
+        {"PUBSUB_EMULATOR_HOST": pubsub_emulator, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID},
+    )
+    try:
+        publish(pubsub_emulator, topic, messages)
+        wait_for(lambda: collector.store.counts()["events"] >= 6 and len(dead_letters_in(tmp_path / "dl")) >= 1
+                 or not pipeline.running(), timeout=180, what="6 events and 1 dead letter")
+        assert pipeline.running(), pipeline.log_tail()
+    finally:
+        pipeline.stop()
+
+    events = {event["transaction_id"]: event for event in collector.store.events()}
+    assert len(events) == 6 == collector.store.counts()["events"]
+    assert events[transaction_id_for(messages[0], 0)] == {
+        "transaction_id": transaction_id_for(messages[0], 0),
+        "request": {
+            "time": "2026-11-25T09:46:40.123Z",
+            "uri": f"http://api.acme.io:8000/v1/orders?apikey={MASK}&page=2",
+            "verb": "GET",
+            "headers": {"host": "api.acme.io:8000", "Authorization": MASK, "accept": "*/*"},
+            "ip_address": "203.0.113.9",
+        },
+        "response": {"time": "2026-11-25T09:46:40.168Z", "status": 200,
+                     "headers": {"Content-Type": "application/json"}},
+        "direction": "Incoming",
+        "weight": 1,
+        "user_id": "c-77",
+        "metadata": {"gateway": "kong", "api_name": "orders", "latency_kong_ms": 3, "latency_proxy_ms": 41,
+                     "request_size": 123, "response_size": 512},
+    }
+    kong_28 = events[transaction_id_for(messages[1], 0)]
+    assert kong_28["request"]["headers"]["authorization"] == MASK
+    assert kong_28["response"]["headers"]["set-cookie"] == MASK
+    assert (kong_28["user_id"], kong_28["response"]["status"]) == ("bob", 429)
+    kong_39 = events["8bd6c7b1f0e94f1c9c9d1b6f2a3e4d5c"]
+    assert (kong_39["user_id"], kong_39["metadata"]["upstream_status"]) == ("cust-0009", "502, 502")
+    for record in http_log_batch:
+        arrived = events[record["request"]["id"]]
+        assert arrived["request"]["verb"] == record["request"]["method"]
+        assert arrived["response"]["status"] == record["response"]["status"]
+
+    [letter] = dead_letters_in(tmp_path / "dl")
+    assert (letter["stage"], letter["reason"], letter["payload"]) == ("decode", "invalid_json", messages[4])
+    assert letter["source"].startswith(f"pubsub:{subscription}#id=")
+    assert APPLICATION_ID not in (tmp_path / "pipeline.log").read_text()
