@@ -8,8 +8,8 @@ import apache_beam as beam
 
 from pipeline.options import application_id
 from transforms.batching import BatchEvents
-from transforms.dead_letters import WriteDeadLetters
-from transforms.decode import DEAD_LETTER_TAG, DecodeRecords, DecodeSettings
+from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
+from transforms.decode import DecodeRecords, DecodeSettings
 from transforms.identity import IdentifyUsers, IdentitySettings
 from transforms.masking import MaskEvents, MaskSettings
 from transforms.sink import DeliverBatches, WriteBatchFiles, WriteToAnalyticsApi

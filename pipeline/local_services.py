@@ -71,6 +71,18 @@ class Service:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
+    def await_ready(self, health_url: str, timeout: float, failure: type[Exception]) -> None:
+        """Waits until ``health_url`` answers 2xx; if the process dies or time runs out, stops it and raises."""
+        try:
+            wait_for(lambda: http_ok(health_url) or not self.running(), timeout, f"the {self.name}")
+        except TimeoutError:
+            self.stop()
+            raise
+        if not self.running():
+            tail = self.log_tail()
+            self.stop()
+            raise failure(f"the {self.name} did not start:\n{tail}")
+
     def stop(self, grace: float = 10.0) -> None:
         if self.running():
             with contextlib.suppress(ProcessLookupError):
@@ -105,15 +117,7 @@ def start_pubsub_emulator(work_dir: Path, port: int | None = None, timeout: floa
          f"--project={LOCAL_PROJECT}", f"--data-dir={data_dir}", "--quiet"],
         work_dir / "pubsub-emulator.log",
     )
-    try:
-        wait_for(lambda: http_ok(f"http://{host_port}/") or not service.running(), timeout, "the Pub/Sub emulator")
-    except TimeoutError:
-        service.stop()
-        raise
-    if not service.running():
-        tail = service.log_tail()
-        service.stop()
-        raise MissingPrerequisite(f"the Pub/Sub emulator did not start:\n{tail}")
+    service.await_ready(f"http://{host_port}/", timeout, MissingPrerequisite)
     return service, host_port
 
 
@@ -168,15 +172,7 @@ def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30
          "--db", str(work_dir / "collector.db")],
         work_dir / "collector.log",
     )
-    try:
-        wait_for(lambda: http_ok(f"{url}/health") or not service.running(), timeout, "the collector")
-    except TimeoutError:
-        service.stop()
-        raise
-    if not service.running():
-        tail = service.log_tail()
-        service.stop()
-        raise RuntimeError(f"the collector did not start:\n{tail}")
+    service.await_ready(f"{url}/health", timeout, RuntimeError)
     return service, url
 
 

@@ -14,8 +14,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.test_decode import KONG_05, KONG_39
 from transforms.batching import BatchEvents
-from transforms.dead_letters import WriteDeadLetters, read_dead_letter_file
-from transforms.decode import DEAD_LETTER_TAG, DecodeRecords, DecodeSettings
+from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
+from transforms.decode import DecodeRecords, DecodeSettings
 from transforms.records import RawRecord, SourcedEvent
 from transforms.sink import WriteBatchFiles, WriteToAnalyticsApi
 

@@ -14,8 +14,7 @@ from collections.abc import Callable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.dead_letters import dead_letter, unmasked_event_payload
-from transforms.decode import DEAD_LETTER_TAG
+from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter, event_failure
 from transforms.event import MAX_EVENT_BYTES, serialize
 from transforms.records import SerializedEvent, SourcedEvent
 
@@ -35,11 +34,7 @@ class _SerializeAndKeyFn(beam.DoFn):
         try:
             data = serialize(item.event)
         except Exception as exc:
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER_TAG,
-                dead_letter("batch", "serialize_error", f"{type(exc).__name__}: {exc}"[:300], item.source,
-                            unmasked_event_payload(item.event)),
-            )
+            yield event_failure("batch", "serialize_error", exc, item.source, item.event)
             return
         if len(data) > MAX_EVENT_BYTES:
             yield beam.pvalue.TaggedOutput(

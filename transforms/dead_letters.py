@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 import schemas
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+DEAD_LETTER_TAG = "dead_letters"  # the tagged output every stage sends its dead letters to
 STAGES = ("read", "decode", "identify", "mask", "batch", "deliver")
 DEAD_LETTER_FILE_PREFIX = "dead-letters-"
 
@@ -56,6 +57,16 @@ def unmasked_event_payload(event: dict[str, Any]) -> bytes:
     """The payload for an event that failed before or during masking: only its id, since the rest may
     hold secrets that must never reach a dead-letter store."""
     return orjson.dumps({"transaction_id": event.get("transaction_id")})
+
+
+def event_failure(stage: str, reason: str, error: Exception, source: str, event: dict[str, Any]
+                  ) -> beam.pvalue.TaggedOutput:
+    """The dead-letter output for an event a stage could not process (before or while masking, so the
+    payload keeps only the event's id)."""
+    return beam.pvalue.TaggedOutput(
+        DEAD_LETTER_TAG,
+        dead_letter(stage, reason, f"{type(error).__name__}: {error}"[:300], source, unmasked_event_payload(event)),
+    )
 
 
 def ensure_directory(path: str) -> None:

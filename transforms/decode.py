@@ -14,12 +14,10 @@ import orjson
 from apache_beam.metrics import Metrics
 
 from transforms import formats
-from transforms.dead_letters import dead_letter
+from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.event import transaction_id_for
 from transforms.formats.common import DecodeError
 from transforms.records import RawRecord, SourcedEvent
-
-DEAD_LETTER_TAG = "dead_letters"
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_CHUNK = 64 * 1024

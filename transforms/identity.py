@@ -11,8 +11,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.dead_letters import dead_letter, unmasked_event_payload
-from transforms.decode import DEAD_LETTER_TAG
+from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
 from transforms.records import SourcedEvent
 
 
@@ -53,11 +52,7 @@ class _IdentifyFn(beam.DoFn):
         try:
             event = identify(item.event, self._settings)
         except Exception as exc:
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER_TAG,
-                dead_letter("identify", "identify_error", f"{type(exc).__name__}: {exc}"[:300], item.source,
-                            unmasked_event_payload(item.event)),
-            )
+            yield event_failure("identify", "identify_error", exc, item.source, item.event)
             return
         if event.get("user_id"):
             self._identified.inc()

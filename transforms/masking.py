@@ -14,8 +14,7 @@ from urllib.parse import unquote_plus
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.dead_letters import dead_letter, unmasked_event_payload
-from transforms.decode import DEAD_LETTER_TAG
+from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
 from transforms.records import SourcedEvent
 
 MASK = "*****"
@@ -90,11 +89,7 @@ class _MaskFn(beam.DoFn):
             event = mask_event(item.event, self._settings)
         except Exception as exc:
             # Fail closed: the event is never sent unmasked, and its dead letter keeps only its id.
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER_TAG,
-                dead_letter("mask", "mask_error", f"{type(exc).__name__}: {exc}"[:300], item.source,
-                            unmasked_event_payload(item.event)),
-            )
+            yield event_failure("mask", "mask_error", exc, item.source, item.event)
             return
         self._masked.inc()
         yield SourcedEvent(item.source, event)

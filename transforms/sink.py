@@ -19,8 +19,7 @@ import urllib3
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.dead_letters import dead_letter, ensure_directory
-from transforms.decode import DEAD_LETTER_TAG
+from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter, ensure_directory
 from transforms.records import SerializedEvent
 
 _log = logging.getLogger(__name__)
