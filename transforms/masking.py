@@ -6,6 +6,7 @@ Still to come (issue 4): configurable header/query/body masks, typed masks, body
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,19 +30,21 @@ _QUERY_PAIR = re.compile(r"([?&;])([^=&;#]*)(=?)([^&;#]*)")
 
 @dataclass(frozen=True)
 class MaskSettings:
+    """Mask lists as configured; the lower-cased name sets are built once per instance, not per event."""
+
     request_header_masks: tuple[str, ...] = ()
     response_header_masks: tuple[str, ...] = ()
     request_query_masks: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def request_headers(self) -> frozenset[str]:
         return frozenset(name.lower() for name in (*ALWAYS_MASKED_HEADERS, *self.request_header_masks))
 
-    @property
+    @functools.cached_property
     def response_headers(self) -> frozenset[str]:
         return frozenset(name.lower() for name in (*ALWAYS_MASKED_HEADERS, *self.response_header_masks))
 
-    @property
+    @functools.cached_property
     def query_parameters(self) -> frozenset[str]:
         return frozenset(name.lower() for name in (*DEFAULT_QUERY_MASKS, *self.request_query_masks))
 
