@@ -48,15 +48,15 @@ def split_lines(handle, max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
                 skipping = False
                 continue
             if line.strip():
-                yield line_number, line.rstrip(b"\r")
+                yield line_number, line.rstrip(b"\r")[: max_line_bytes + 1]
         if len(buffer) > max_line_bytes and not skipping:
-            line_number += 1
-            yield line_number, buffer[: max_line_bytes + 1]
+            # Numbered when its newline arrives (the `skipping` branch above), not here as well.
+            yield line_number + 1, buffer[: max_line_bytes + 1]
             skipping = True
         if skipping:
             buffer = b""
     if buffer.strip() and not skipping:
-        yield line_number + 1, buffer.rstrip(b"\r")
+        yield line_number + 1, buffer.rstrip(b"\r")[: max_line_bytes + 1]
 
 
 def records_of_file(path: str, handle, max_record_bytes: int) -> Iterator[RawRecord]:
