@@ -30,33 +30,30 @@ def split_lines(handle, max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
     """(line number, line) for each non-empty line; a line longer than ``max_line_bytes`` is cut to
     ``max_line_bytes + 1`` bytes (so the decoder rejects it as too large) and the rest is skipped
     without being held in memory."""
-    buffer = b""
+    pending = b""  # the unfinished last line of the chunks read so far
     line_number = 0
-    skipping = False
-    while True:
-        chunk = handle.read(_READ_CHUNK)
-        if not chunk:
-            break
-        buffer += chunk
-        while True:
-            newline = buffer.find(b"\n")
-            if newline < 0:
-                break
-            line, buffer = buffer[:newline], buffer[newline + 1:]
+    skipping = False  # inside a line already yielded cut; its remainder is dropped
+    while chunk := handle.read(_READ_CHUNK):
+        buffer = pending + chunk
+        # Scan with an offset: re-slicing the buffer after each line would copy the rest of the chunk
+        # once per line.
+        start = 0
+        while (newline := buffer.find(b"\n", start)) >= 0:
+            line = buffer[start:newline]
+            start = newline + 1
             line_number += 1
             if skipping:
                 skipping = False
-                continue
-            if line.strip():
+            elif line.strip():
                 yield line_number, line.rstrip(b"\r")[: max_line_bytes + 1]
-        if len(buffer) > max_line_bytes and not skipping:
-            # Numbered when its newline arrives (the `skipping` branch above), not here as well.
-            yield line_number + 1, buffer[: max_line_bytes + 1]
+        pending = b"" if skipping else buffer[start:]
+        if len(pending) > max_line_bytes:
+            # Numbered when its newline arrives (above), not here as well.
+            yield line_number + 1, pending[: max_line_bytes + 1]
             skipping = True
-        if skipping:
-            buffer = b""
-    if buffer.strip() and not skipping:
-        yield line_number + 1, buffer.rstrip(b"\r")[: max_line_bytes + 1]
+            pending = b""
+    if pending.strip():
+        yield line_number + 1, pending.rstrip(b"\r")[: max_line_bytes + 1]
 
 
 def records_of_file(path: str, handle, max_record_bytes: int) -> Iterator[RawRecord]:
