@@ -157,22 +157,22 @@ def _decode_element(
     format_name: str | None,
     out: _Collector,
 ) -> None:
-    payload = raw if raw is not None else orjson.dumps(element)
     name = format_name or formats.detect(element)
     decoder = formats.DECODERS.get(name) if name else None
-    if decoder is None:
-        detail = f"format {name!r} is not supported yet" if name else "no known gateway format has this shape"
-        out.reject("unknown_format", detail, source, payload)
-        return
     try:
+        if decoder is None:
+            detail = f"format {name!r} is not supported yet" if name else "no known gateway format has this shape"
+            raise DecodeError("unknown_format", detail)
         event = decoder.decode(element, transaction_id_for(out.raw, index))
     except DecodeError as exc:
-        out.reject(exc.reason, exc.detail, source, payload)
-        return
+        reason, detail = exc.reason, exc.detail
     except Exception as exc:  # a decoder bug must cost one dead letter, not the bundle
-        out.reject("decoder_error", f"{name}: {type(exc).__name__}: {str(exc)[:200]}", source, payload)
+        reason, detail = "decoder_error", f"{name}: {type(exc).__name__}: {str(exc)[:200]}"
+    else:
+        out.events.append(SourcedEvent(source, event))
         return
-    out.events.append(SourcedEvent(source, event))
+    # An array item has no raw bytes of its own: it is re-serialized, but only when it is rejected.
+    out.reject(reason, detail, source, raw if raw is not None else orjson.dumps(element))
 
 
 class _DecodeFn(beam.DoFn):
