@@ -61,8 +61,8 @@ def unmasked_event_payload(event: dict[str, Any]) -> bytes:
 
 def event_failure(stage: str, reason: str, error: Exception, source: str, event: dict[str, Any]
                   ) -> beam.pvalue.TaggedOutput:
-    """The dead-letter output for an event a stage could not process (before or while masking, so the
-    payload keeps only the event's id)."""
+    """The dead-letter output for an event a stage could not process. The payload keeps only the event's
+    id: before masking the event may hold secrets, and a failure is no time to trust that it is masked."""
     return beam.pvalue.TaggedOutput(
         DEAD_LETTER_TAG,
         dead_letter(stage, reason, f"{type(error).__name__}: {error}"[:300], source, unmasked_event_payload(event)),
