@@ -190,7 +190,7 @@ def malformed_records() -> list[bytes]:
         orjson.dumps(bad_status),
         orjson.dumps(no_time),
         orjson.dumps(seconds_time),
-        orjson.dumps(aws_line),  # unknown_format (AWS decoding is its own issue)
+        orjson.dumps(aws_line),  # missing_field:path (an access-log format without $context.path)
     ]
 
 

@@ -216,13 +216,13 @@ def test_gzip_record_and_same_ids_on_replay():
         (b"  \n ", {}, "empty_input"),
         (b"[]", {}, "empty_input"),
         (b"42", {}, "not_an_object"),
-        (b'{"a": NaN}', {}, "invalid_json"),
+        (b'{"a": NaN}', {}, "non_finite_number"),
         (b'{"a": "\xff"}', {}, "invalid_utf8"),
         (b"x" * 2000, {"max_record_bytes": 1000}, "record_too_large"),
         (gzip.compress(b" " * 5000), {"max_decompressed_bytes": 4096}, "decompressed_size_limit_exceeded"),
         (gzip.compress(b"{}")[:-6], {}, "corrupt_gzip"),
         (b'{"hello": "world"}', {}, "unknown_format"),
-        (orjson.dumps(KONG_39), {"input_format": "alf"}, "unknown_format"),
+        (orjson.dumps(KONG_39), {"input_format": "alf"}, "missing_field:entries"),
     ],
 )
 def test_hostile_and_unknown_input(raw, settings, reason):

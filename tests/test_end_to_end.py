@@ -14,7 +14,7 @@ SAMPLE_REASONS = {
     "invalid_type:response.status": 1,
     "missing_field:started_at": 1,
     "invalid_timestamp": 1,
-    "unknown_format": 1,
+    "missing_field:path": 1,
 }
 
 

@@ -6,17 +6,18 @@ wraps it in a DoFn with a tagged dead-letter output and metrics.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import apache_beam as beam
 import orjson
 from apache_beam.metrics import Metrics
 
-from transforms import formats
+from transforms import formats, strict_json
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
+from transforms.errors import DecodeError
 from transforms.event import transaction_id_for
-from transforms.formats.common import DecodeError
+from transforms.formats import wso2
 from transforms.records import RawRecord, SourcedEvent
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -30,46 +31,189 @@ class DecodeSettings:
     max_record_bytes: int = 1024 * 1024
     max_decompressed_bytes: int = 10 * 1024 * 1024
     input_format: str = "auto"
+    max_depth: int = strict_json.DEFAULT_MAX_DEPTH
 
 
 class DecodeResult(NamedTuple):
     events: list[SourcedEvent]
     dead_letters: list[dict[str, Any]]
+    control_messages: int = 0  # CloudWatch Logs health checks: skipped by design, counted (SPEC §3)
 
 
-@dataclass
-class _Collector:
-    raw: bytes
-    source: str
-    events: list[SourcedEvent] = field(default_factory=list)
-    dead_letters: list[dict[str, Any]] = field(default_factory=list)
-
-    def reject(self, reason: str, detail: str, source: str | None = None, payload: bytes | None = None) -> None:
-        self.dead_letters.append(
-            dead_letter("decode", reason, detail, source or self.source, self.raw if payload is None else payload)
-        )
+# A Firehose body holding a gzip CloudWatch Logs envelope holding access-log lines is as deep as real
+# traffic nests; anything deeper is an attack on the decoder, not a gateway's output.
+MAX_CONTAINER_NESTING = 2
 
 
 def decode_record(record: RawRecord, settings: DecodeSettings = DecodeSettings()) -> DecodeResult:
     """All events in one raw record; never raises (a bug in a decoder becomes a `decoder_error` dead letter)."""
-    out = _Collector(record.data, record.source)
-    data = record.data
-    if len(data) > settings.max_record_bytes:
-        out.reject("record_too_large", f"{len(data)} bytes (limit {settings.max_record_bytes})")
-        return DecodeResult(out.events, out.dead_letters)
-    if data[:2] == _GZIP_MAGIC:
+    decoder = _RecordDecoder(record, settings)
+    if len(record.data) > settings.max_record_bytes:
+        decoder.reject("record_too_large", f"{len(record.data)} bytes (limit {settings.max_record_bytes})",
+                       record.source, record.data)
+    elif decoder.forced_leaf is None and decoder.forced_container is None and decoder.forced_name:
+        decoder.reject("unknown_format", f"format {decoder.forced_name!r:.40} is not one of "
+                       f"{', '.join(formats.FORMAT_CHOICES)}", record.source, record.data)
+    else:
+        decoder.decode_bytes(record.data, record.source, nesting=0)
+    return DecodeResult(decoder.events, decoder.dead_letters, decoder.control_messages)
+
+
+class _RecordDecoder:
+    """The state of decoding one top-level record: its outputs, the decompression budget it has left
+    (shared by every gzip layer inside it, so nesting cannot multiply the limit) and the running event
+    index that fallback transaction ids are derived from."""
+
+    def __init__(self, record: RawRecord, settings: DecodeSettings):
+        self.raw = record.data
+        self.settings = settings
+        self.forced_name = record.format_hint or (None if settings.input_format == "auto" else settings.input_format)
+        self.forced_leaf = self.forced_name if self.forced_name in formats.DECODERS else None
+        self.forced_container = self.forced_name if self.forced_name in formats.CONTAINERS else None
+        self.inflate_budget = settings.max_decompressed_bytes
+        self.next_index = 0
+        self.events: list[SourcedEvent] = []
+        self.dead_letters: list[dict[str, Any]] = []
+        self.control_messages = 0
+
+    def reject(self, reason: str, detail: str, source: str, payload: bytes) -> None:
+        self.dead_letters.append(dead_letter("decode", reason, detail, source, payload))
+
+    def decode_bytes(self, data: bytes, source: str, nesting: int) -> None:
+        if data[:2] == _GZIP_MAGIC:
+            try:
+                inflated = _gunzip(data, self.inflate_budget)
+            except DecodeError as exc:
+                self.reject(exc.reason, exc.detail, source, data)
+                return
+            self.inflate_budget -= len(inflated)
+            data = inflated
+        if not data.strip():
+            self.reject("empty_input", "the record holds no data", source, data)
+            return
+        for value, value_source, value_raw, format_name in self._json_values(data, source):
+            self._decode_object(value, value_source, value_raw, format_name, nesting)
+
+    def _json_values(self, data: bytes, source: str):
+        """(object, source, raw bytes or None, format) for each top-level JSON object in ``data``: one
+        object, an array's items, or newline-delimited lines (including WSO2 ``apim_metrics.log`` lines)."""
         try:
-            data = _gunzip(data, settings.max_decompressed_bytes)
+            value = strict_json.loads(data, self.settings.max_depth)
         except DecodeError as exc:
-            out.reject(exc.reason, exc.detail)
-            return DecodeResult(out.events, out.dead_letters)
-    if not data.strip():
-        out.reject("empty_input", "the record holds no data")
-        return DecodeResult(out.events, out.dead_letters)
-    format_name = record.format_hint or (None if settings.input_format == "auto" else settings.input_format)
-    for index, (element, element_source, element_raw) in enumerate(_json_values(data, record.source, out)):
-        _decode_element(element, element_source, element_raw, index, format_name, out)
-    return DecodeResult(out.events, out.dead_letters)
+            lines = data.strip().split(b"\n")
+            if exc.reason == "invalid_json" and len(lines) > 1:
+                yield from self._ndjson_values(lines, source)
+            else:
+                yield from self._metrics_line_or_reject(data, source, exc)
+            return
+        yield from self._container_items(value, source, data, None)
+
+    def _ndjson_values(self, lines: list[bytes], source: str):
+        for line_number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            line_source = f"{source}#line={line_number}"
+            try:
+                value = strict_json.loads(line, self.settings.max_depth)
+            except DecodeError as exc:
+                yield from self._metrics_line_or_reject(line, line_source, exc)
+                continue
+            yield from self._container_items(value, line_source, line, None)
+
+    def _metrics_line_or_reject(self, line: bytes, source: str, error: DecodeError):
+        metrics = wso2.metrics_log_line(line) if error.reason == "invalid_json" else None
+        if metrics is None:
+            self.reject(error.reason, error.detail, source, line)
+            return
+        event_json, event_type = metrics
+        try:
+            value = strict_json.loads(event_json, self.settings.max_depth)
+        except DecodeError as exc:
+            self.reject(exc.reason, f"apim_metrics.log line: {exc.detail}", source, line)
+            return
+        if isinstance(value, dict):
+            value.setdefault("eventType", event_type)
+        yield from self._container_items(value, source, line, wso2.FORMAT)
+
+    def _container_items(self, value: Any, source: str, raw: bytes, format_name: str | None):
+        if isinstance(value, dict):
+            yield value, source, raw, format_name
+        elif isinstance(value, list):
+            if not value:
+                self.reject("empty_input", "an empty JSON array", source, raw)
+            for position, item in enumerate(value):
+                item_source = f"{source}#index={position}"
+                if isinstance(item, dict):
+                    yield item, item_source, None, format_name
+                else:
+                    self.reject("not_an_object", f"array item is a {type(item).__name__}", item_source,
+                                orjson.dumps(item))
+        else:
+            self.reject("not_an_object", f"the record is a JSON {type(value).__name__}", source, raw)
+
+    def _decode_object(
+        self, value: dict[str, Any], source: str, raw: bytes | None, format_name: str | None, nesting: int
+    ) -> None:
+        container = self.forced_container if nesting == 0 and self.forced_container else None
+        if container is None and format_name is None:
+            container = formats.detect_container(value)
+        if container is not None:
+            self._unwrap(formats.CONTAINERS[container], value, source, raw, nesting)
+            return
+        name = format_name or self.forced_leaf or formats.detect(value)
+        module = formats.DECODERS.get(name) if name else None
+        if module is None:
+            self.reject("unknown_format", "no known gateway format has this shape", source, _payload(raw, value))
+            return
+        if not hasattr(module, "split"):
+            self._decode_leaf(module, value, source, raw)
+            return
+        try:
+            elements = module.split(value)
+        except DecodeError as exc:
+            self.reject(exc.reason, exc.detail, source, _payload(raw, value))
+            return
+        for label, element in elements:
+            self._decode_leaf(module, element, f"{source}#{label}", None)
+
+    def _unwrap(self, module: Any, value: dict[str, Any], source: str, raw: bytes | None, nesting: int) -> None:
+        if module.is_control_message(value):
+            self.control_messages += 1
+            return
+        try:
+            if nesting >= MAX_CONTAINER_NESTING:
+                raise DecodeError("max_depth_exceeded", f"containers nest deeper than {MAX_CONTAINER_NESTING}")
+            parts = module.unwrap(value)
+        except DecodeError as exc:
+            self.reject(exc.reason, exc.detail, source, _payload(raw, value))
+            return
+        for label, part in parts:
+            part_source = f"{source}#{label}"
+            if isinstance(part, DecodeError):
+                self.reject(part.reason, part.detail, part_source, _payload(raw, value))
+            else:
+                self.decode_bytes(part, part_source, nesting + 1)
+
+    def _decode_leaf(self, module: Any, element: dict[str, Any], source: str, raw: bytes | None) -> None:
+        index = self.next_index
+        self.next_index += 1
+        try:
+            event = module.decode(element)
+        except DecodeError as exc:
+            reason, detail = exc.reason, exc.detail
+        except Exception as exc:  # a decoder bug must cost one dead letter, not the bundle
+            reason, detail = "decoder_error", f"{module.FORMAT}: {type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            if "transaction_id" not in event:
+                event["transaction_id"] = transaction_id_for(self.raw, index)
+            self.events.append(SourcedEvent(source, event))
+            return
+        self.reject(reason, detail, source, _payload(raw, element))
+
+
+def _payload(raw: bytes | None, value: Any) -> bytes:
+    # An element of a container has no raw bytes of its own: it is re-serialized, only when rejected.
+    return raw if raw is not None else orjson.dumps(value)
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:
@@ -99,92 +243,19 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _json_values(data: bytes, source: str, out: _Collector):
-    """Yields (object, source, raw bytes) for each top-level JSON object: one, an array's items, or NDJSON lines."""
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        if b"\n" not in data.strip():
-            out.reject(*_json_error(exc))
-            return
-        yield from _ndjson_values(data, source, out)
-        return
-    yield from _container_items(value, source, data, out)
-
-
-def _ndjson_values(data: bytes, source: str, out: _Collector):
-    for line_number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        line_source = f"{source}#line={line_number}"
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            reason, detail = _json_error(exc)
-            out.reject(reason, detail, line_source, line)
-            continue
-        yield from _container_items(value, line_source, line, out)
-
-
-def _container_items(value: Any, source: str, raw: bytes, out: _Collector):
-    if isinstance(value, dict):
-        yield value, source, raw
-    elif isinstance(value, list):
-        if not value:
-            out.reject("empty_input", "an empty JSON array", source, raw)
-        for position, item in enumerate(value):
-            item_source = f"{source}#index={position}"
-            if isinstance(item, dict):
-                yield item, item_source, None
-            else:
-                out.reject("not_an_object", f"array item is a {type(item).__name__}", item_source, orjson.dumps(item))
-    else:
-        out.reject("not_an_object", f"the record is a JSON {type(value).__name__}", source, raw)
-
-
-def _json_error(exc: orjson.JSONDecodeError) -> tuple[str, str]:
-    message = str(exc)
-    if "utf-8" in message.lower() or "surrogate" in message.lower():
-        return "invalid_utf8", message[:300]
-    return "invalid_json", message[:300]
-
-
-def _decode_element(
-    element: dict[str, Any],
-    source: str,
-    raw: bytes | None,
-    index: int,
-    format_name: str | None,
-    out: _Collector,
-) -> None:
-    name = format_name or formats.detect(element)
-    decoder = formats.DECODERS.get(name) if name else None
-    try:
-        if decoder is None:
-            detail = f"format {name!r} is not supported yet" if name else "no known gateway format has this shape"
-            raise DecodeError("unknown_format", detail)
-        event = decoder.decode(element, transaction_id_for(out.raw, index))
-    except DecodeError as exc:
-        reason, detail = exc.reason, exc.detail
-    except Exception as exc:  # a decoder bug must cost one dead letter, not the bundle
-        reason, detail = "decoder_error", f"{name}: {type(exc).__name__}: {str(exc)[:200]}"
-    else:
-        out.events.append(SourcedEvent(source, event))
-        return
-    # An array item has no raw bytes of its own: it is re-serialized, but only when it is rejected.
-    out.reject(reason, detail, source, raw if raw is not None else orjson.dumps(element))
-
-
 class _DecodeFn(beam.DoFn):
     def __init__(self, settings: DecodeSettings):
         self._settings = settings
         self._records = Metrics.counter("gatewaystream", "records_read")
         self._events = Metrics.counter("gatewaystream", "events_decoded")
+        self._control_messages = Metrics.counter("gatewaystream", "cloudwatch_control_messages_skipped")
 
     def process(self, record: RawRecord):
         self._records.inc()
         result = decode_record(record, self._settings)
         self._events.inc(len(result.events))
+        if result.control_messages:
+            self._control_messages.inc(result.control_messages)
         yield from result.events
         for letter in result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)

@@ -6,6 +6,7 @@ this module is the one place that knows the rules that shape must follow.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import math
 import re
@@ -54,11 +55,15 @@ def format_epoch_ms(epoch_ms: int | float) -> str:
     if not MIN_EPOCH_MS <= millis < MAX_EPOCH_MS:
         raise InvalidTime(f"epoch ms {millis} is outside 2000..2100")
     seconds, milli = divmod(millis, 1000)
-    t = time.gmtime(seconds)
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{milli:03d}Z"
-    )
+    return f"{_second_text(seconds)}.{milli:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second_text(epoch_seconds: int) -> str:
+    # Events arrive clustered in time, so most calls hit the cache: formatting a date is the single
+    # largest cost of decoding a small record otherwise.
+    t = time.gmtime(epoch_seconds)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
 
 def parse_iso_ms(text: str) -> int:
@@ -100,8 +105,11 @@ def parse_iso_ms(text: str) -> int:
 
 def transaction_id_for(raw_record: bytes, index: int) -> str:
     """UUIDv5 of the raw record bytes plus the event's index in it: the same on every replay (SPEC §2)."""
-    digest = hashlib.sha1(TRANSACTION_NAMESPACE.bytes + raw_record + b"\x00" + str(index).encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=5))
+    digest = bytearray(hashlib.sha1(TRANSACTION_NAMESPACE.bytes + raw_record + b"\x00" + str(index).encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hex_digits = digest[:16].hex()
+    return f"{hex_digits[:8]}-{hex_digits[8:12]}-{hex_digits[12:16]}-{hex_digits[16:20]}-{hex_digits[20:]}"
 
 
 def serialize(event: dict[str, Any]) -> bytes:

@@ -1,38 +1,36 @@
 """Per-format decoders and detection by shape.
 
-A decoder module exposes ``FORMAT``, ``looks_like(obj)`` and ``decode(obj, fallback_transaction_id)``.
-Adding a format means adding a module and listing it in ``DECODERS``.
+A leaf format module exposes ``FORMAT``, ``looks_like(obj)`` and ``decode(obj) -> event`` (the event has a
+``transaction_id`` only when the format carries the gateway's own request id), and optionally
+``split(obj)`` when one object holds several events (ALF). A container module (``CONTAINERS``) exposes
+``looks_like``, ``is_control_message`` and ``unwrap(obj)``, which yields the bytes of inner records that
+are decoded like records of their own. Adding a format means adding a module and listing it here.
 """
 from __future__ import annotations
 
 from types import ModuleType
 from typing import Any
 
-from transforms.formats import kong, moesif
+from transforms.formats import alf, aws_apigateway, cloudwatch_logs, firehose, kong, moesif, wso2
 
-DECODERS: dict[str, ModuleType] = {module.FORMAT: module for module in (moesif, kong)}
+# Detection order matters only where shapes could overlap: each module's looks_like checks keys that
+# the formats before it do not have.
+DECODERS: dict[str, ModuleType] = {module.FORMAT: module for module in (moesif, kong, aws_apigateway, wso2, alf)}
+CONTAINERS: dict[str, ModuleType] = {module.FORMAT: module for module in (cloudwatch_logs, firehose)}
 
-# Formats SPEC §3 names that are recognised by shape but not decoded yet: their records are dead
-# letters with reason `unknown_format` and a detail that says which format was seen.
-_PLANNED_SHAPES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("aws_apigateway", ("httpMethod", "requestId")),
-    ("cloudwatch_logs", ("messageType", "logEvents")),
-    ("firehose", ("requestId", "records")),
-    ("wso2", ("apiMethod", "requestTimestamp")),
-    ("wso2", ("correlationId", "requestTimestamp")),
-    ("alf", ("har",)),
-    ("alf", ("version", "entries")),
-)
+FORMAT_CHOICES = ("auto", *DECODERS, *CONTAINERS)
 
-FORMAT_CHOICES = ("auto", *DECODERS, "aws_apigateway", "wso2", "alf")
+
+def detect_container(record: dict[str, Any]) -> str | None:
+    for name, module in CONTAINERS.items():
+        if module.looks_like(record):
+            return name
+    return None
 
 
 def detect(record: dict[str, Any]) -> str | None:
-    """The name of the format ``record`` has the shape of, or None."""
+    """The name of the leaf format ``record`` has the shape of, or None."""
     for name, module in DECODERS.items():
         if module.looks_like(record):
-            return name
-    for name, keys in _PLANNED_SHAPES:
-        if all(key in record for key in keys):
             return name
     return None

@@ -1,21 +1,19 @@
 """Helpers shared by the per-format decoders: the error they raise and field readers that enforce SPEC §3."""
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from transforms.errors import DecodeError
+from transforms.event import InvalidTime, format_epoch_ms, parse_iso_ms
 
 MAX_HEADERS_PER_SIDE = 1000
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class DecodeError(Exception):
-    """A record (or one element of it) that breaks the contract; ``reason`` is a stable code (SPEC §3)."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+# The common case of absolute_url, checked without urlsplit: scheme, a plain host, an optional port.
+_DECIMAL = re.compile(r"\d{1,15}(?:\.\d{1,9})?")
+_SIMPLE_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?::(\d{1,5}))?(?=[/?#]|$)")
 
 
 def is_number(value: Any) -> bool:
@@ -41,13 +39,49 @@ def require_string(container: dict[str, Any], key: str, path: str) -> str:
     return value
 
 
-def require_status(value: Any, path: str) -> int:
-    """An HTTP status: an integer 100–599 (a float like 200.0 is accepted only when it is whole)."""
-    if value is None:
+def require_status(value: Any, path: str, numeric_string: bool = False) -> int:
+    """An HTTP status: an integer 100–599 (a float like 200.0 only when whole; a numeric string only where
+    the format quotes every value, as AWS access logs do)."""
+    if value is None or (numeric_string and value in ("", "-")):
         raise DecodeError(f"missing_field:{path}", f"{path} is required")
+    if numeric_string and isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
     if not is_number(value) or value != int(value) or not 100 <= value <= 599:
         raise DecodeError(f"invalid_type:{path}", f"{path} must be an integer 100-599, got {value!r:.40}")
     return int(value)
+
+
+def epoch_ms_time(value: Any, path: str) -> str:
+    """SPEC §2 time text of epoch milliseconds; a missing or out-of-range value is a DecodeError."""
+    if value is None:
+        raise DecodeError(f"missing_field:{path}", f"{path} is required")
+    if not is_number(value):
+        raise DecodeError(f"invalid_type:{path}", f"{path} must be epoch milliseconds, not {type(value).__name__}")
+    try:
+        return format_epoch_ms(value)
+    except InvalidTime as exc:
+        raise DecodeError("invalid_timestamp", f"{path}: {exc}") from None
+
+
+def iso_time_ms(value: Any, path: str) -> int:
+    """Epoch ms of an ISO 8601 time text (no zone = UTC); a missing or bad value is a DecodeError."""
+    if value is None or value == "":
+        raise DecodeError(f"missing_field:{path}", f"{path} is required")
+    try:
+        return parse_iso_ms(value)
+    except InvalidTime as exc:
+        raise DecodeError("invalid_timestamp", f"{path}: {exc}") from None
+
+
+def latency_ms(value: Any, path: str, numeric_string: bool = False) -> float | None:
+    """A latency in ms ≥ 0, or None when absent; negative or non-numeric values are a DecodeError."""
+    if value is None or (numeric_string and value in ("", "-")):
+        return None
+    if numeric_string and isinstance(value, str) and _DECIMAL.fullmatch(value):
+        value = float(value)
+    if not is_number(value) or not 0 <= value < 1e12:
+        raise DecodeError(f"invalid_type:{path}", f"{path} must be milliseconds >= 0, got {value!r:.40}")
+    return value
 
 
 def optional_string(value: Any) -> str | None:
@@ -69,6 +103,12 @@ def headers_map(value: Any, path: str) -> dict[str, str]:
         raise DecodeError(f"invalid_type:{path}", f"{path} must be an object, not {type(value).__name__}")
     if len(value) > MAX_HEADERS_PER_SIDE:
         raise DecodeError("too_many_headers", f"{path} has {len(value)} headers (limit {MAX_HEADERS_PER_SIDE})")
+    try:
+        # Fast path, in C: join() accepts only strings, so success proves every value is already text.
+        "".join(value.values())
+        return value
+    except TypeError:
+        pass
     headers: dict[str, str] = {}
     for name, raw in value.items():
         if isinstance(raw, list):
@@ -79,6 +119,26 @@ def headers_map(value: Any, path: str) -> dict[str, str]:
             text = _header_text(raw)
             if text is not None:
                 headers[name] = text
+    return headers
+
+
+def header_list_map(value: Any, path: str) -> dict[str, str]:
+    """HAR-style ``[{"name", "value"}]`` headers → a map; repeated names joined with ``", "`` (SPEC §2)."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise DecodeError(f"invalid_type:{path}", f"{path} must be an array, not {type(value).__name__}")
+    if len(value) > MAX_HEADERS_PER_SIDE:
+        raise DecodeError("too_many_headers", f"{path} has {len(value)} headers (limit {MAX_HEADERS_PER_SIDE})")
+    headers: dict[str, str] = {}
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise DecodeError(f"invalid_type:{path}", f"{path} items must be {{name, value}} objects")
+        text = _header_text(item.get("value"))
+        if text is None:
+            continue
+        name = item["name"]
+        headers[name] = f"{headers[name]}, {text}" if name in headers else text
     return headers
 
 
@@ -94,6 +154,15 @@ def _header_text(value: Any) -> str | None:
 
 def absolute_url(value: str, path: str) -> str:
     """An absolute http(s) URL, with the scheme's default port dropped (Kong always logs ``:443``)."""
+    simple = _SIMPLE_URL.match(value)
+    if simple:
+        scheme, host, port = simple.groups()
+        if port is None:
+            return value
+        if int(port) == _DEFAULT_PORTS[scheme]:
+            return f"{scheme}://{host}{value[simple.end():]}"
+        if int(port) <= 65535:
+            return value
     try:
         parts = urlsplit(value)
         port = parts.port
@@ -114,3 +183,8 @@ def first_present(*values: Any) -> str | None:
         if text is not None:
             return text
     return None
+
+
+def absent(value: Any) -> bool:
+    """AWS writes ``-`` for a variable without a value; that and empty strings mean "absent" (SPEC §3)."""
+    return value is None or value == "" or value == "-"

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from transforms.event import InvalidTime, format_epoch_ms, round_half_up
+from transforms.event import round_half_up
 from transforms.formats.common import (
     DecodeError,
     absolute_url,
+    epoch_ms_time,
     first_present,
     headers_map,
     is_number,
+    latency_ms,
     optional_string,
     require_object,
     require_status,
@@ -30,7 +32,7 @@ def looks_like(record: dict[str, Any]) -> bool:
     return isinstance(record.get("request"), dict) and ("started_at" in record or "latencies" in record)
 
 
-def decode(record: dict[str, Any], fallback_transaction_id: str) -> dict[str, Any]:
+def decode(record: dict[str, Any]) -> dict[str, Any]:
     """One Kong log record → one API event; raises DecodeError naming the first broken field."""
     request = require_object(record, "request", "request")
     response = require_object(record, "response", "response")
@@ -40,42 +42,33 @@ def decode(record: dict[str, Any], fallback_transaction_id: str) -> dict[str, An
     else:
         uri = absolute_url(require_string(request, "request_uri", "request.request_uri"), "request.request_uri")
     status = require_status(response.get("status"), "response.status")
-
     started_at = record.get("started_at")
-    if started_at is None:
-        raise DecodeError("missing_field:started_at", "started_at is required")
-    if not is_number(started_at):
-        raise DecodeError("invalid_type:started_at", "started_at must be epoch milliseconds")
-    try:
-        request_time = format_epoch_ms(started_at)
-    except InvalidTime as exc:
-        raise DecodeError("invalid_timestamp", f"started_at: {exc}") from None
+    request_time = epoch_ms_time(started_at, "started_at")
 
     latencies = record.get("latencies")
     if latencies is not None and not isinstance(latencies, dict):
         raise DecodeError("invalid_type:latencies", "latencies must be an object")
     latencies = latencies or {}
-    total_latency = latencies.get("request")
+    total_latency = latency_ms(latencies.get("request"), "latencies.request")
     metadata: dict[str, Any] = {"gateway": "kong"}
     if total_latency is None:
         response_time = request_time
         metadata["latency_unknown"] = True
-    elif not is_number(total_latency) or total_latency < 0:
-        raise DecodeError("invalid_type:latencies.request", "latencies.request must be a number >= 0")
     else:
-        response_time = format_epoch_ms(round_half_up(started_at) + round_half_up(total_latency))
+        response_time = epoch_ms_time(round_half_up(started_at) + round_half_up(total_latency), "latencies.request")
 
     request_headers = headers_map(request.get("headers"), "request.headers")
     response_headers = headers_map(response.get("headers"), "response.headers")
 
     event: dict[str, Any] = {
-        "transaction_id": first_present(request.get("id"), request_headers.get("x-kong-request-id"))
-        or fallback_transaction_id,
         "request": {"time": request_time, "uri": uri, "verb": verb, "headers": request_headers},
         "response": {"time": response_time, "status": status, "headers": response_headers},
         "direction": "Incoming",
         "weight": 1,
     }
+    request_id = first_present(request.get("id"), request_headers.get("x-kong-request-id"))
+    if request_id:
+        event["transaction_id"] = request_id
     ip_address = optional_string(record.get("client_ip"))
     if ip_address:
         event["request"]["ip_address"] = ip_address

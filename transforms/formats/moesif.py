@@ -28,12 +28,13 @@ def looks_like(record: dict[str, Any]) -> bool:
     return isinstance(request, dict) and "verb" in request
 
 
-def decode(record: dict[str, Any], fallback_transaction_id: str) -> dict[str, Any]:
+def decode(record: dict[str, Any]) -> dict[str, Any]:
+    """One Moesif event → the same event normalized to SPEC §2 (raises DecodeError if it is not valid)."""
     request = require_object(record, "request", "request")
-    event: dict[str, Any] = {
-        "transaction_id": optional_string(record.get("transaction_id")) or fallback_transaction_id,
-        "request": _side(request, "request"),
-    }
+    event: dict[str, Any] = {"request": _side(request, "request")}
+    transaction_id = optional_string(record.get("transaction_id"))
+    if transaction_id:
+        event["transaction_id"] = transaction_id
     response = record.get("response")
     if response is not None:
         if not isinstance(response, dict):

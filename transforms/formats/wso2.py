@@ -1,0 +1,189 @@
+"""WSO2 API Manager analytics events, ``apim_event_response`` and ``apim_event_faulty`` (formats.md §C).
+
+Where WSO2's own Moesif client goes wrong we do not follow it: the status is ``proxyResponseCode`` (what
+the client got), a fault is never attributed to ``apiCreator``, and a short ``requestTimestamp``
+(``…T12:16Z``) is read, not replaced by "now". Faults carry no latency: their response time equals the
+request time and ``metadata.latency_unknown`` says so.
+
+``apim_metrics.log`` lines (``… apimMetrics: apim:response, properties :{json}``) are read by
+``metrics_log_line``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from transforms.event import format_epoch_ms, round_half_up
+from transforms.formats.common import (
+    DecodeError,
+    epoch_ms_time,
+    headers_map,
+    is_number,
+    iso_time_ms,
+    latency_ms,
+    optional_string,
+    require_status,
+)
+
+FORMAT = "wso2"
+
+_SUPER_TENANT_SUFFIX = "@carbon.super"
+_METRICS_LINE = re.compile(rb"apimMetrics:\s*apim:(response|faulty)\s*,\s*properties\s*:\s*(\{.*)\s*$", re.S)
+
+_METADATA_STRINGS = (
+    ("api_name", "apiName"), ("api_id", "apiId"), ("api_type", "apiType"), ("api_creator", "apiCreator"),
+    ("api_creator_tenant_domain", "apiCreatorTenantDomain"), ("application_id", "applicationId"),
+    ("application_name", "applicationName"), ("application_owner", "applicationOwner"), ("key_type", "keyType"),
+    ("region_id", "regionId"), ("gateway_type", "gatewayType"), ("destination", "destination"),
+    ("route_template", "apiResourceTemplate"), ("user_agent", "userAgent"), ("platform", "platform"),
+    ("error_type", "errorType"), ("error_message", "errorMessage"),
+)
+_METADATA_LATENCIES = (
+    ("latency_backend_ms", "backendLatency"),
+    ("latency_request_mediation_ms", "requestMediationLatency"),
+    ("latency_response_mediation_ms", "responseMediationLatency"),
+)
+_PROPERTY_STRINGS = (("response_content_type", "responseContentType"), ("sub_type", "subType"),
+                     ("common_name", "commonName"))
+
+
+def looks_like(record: dict[str, Any]) -> bool:
+    return "requestTimestamp" in record and ("correlationId" in record or "apiContext" in record
+                                             or "proxyResponseCode" in record)
+
+
+def metrics_log_line(line: bytes) -> tuple[bytes, str] | None:
+    """The event JSON and ``response``/``fault`` of an ``apim_metrics.log`` line, or None if it is not one."""
+    if b"apimMetrics" not in line:
+        return None
+    match = _METRICS_LINE.search(line)
+    if not match:
+        return None
+    return match.group(2), "fault" if match.group(1) == b"faulty" else "response"
+
+
+def decode(record: dict[str, Any]) -> dict[str, Any]:
+    """One WSO2 analytics event → one API event; raises DecodeError naming the first broken field."""
+    properties = record.get("properties")
+    if properties is None:
+        properties = {}
+    elif not isinstance(properties, dict):
+        raise DecodeError("invalid_type:properties", "properties must be an object")
+    is_fault = record.get("eventType") == "fault" or "errorType" in record or "errorCode" in record
+    verb = _required_text(record.get("apiMethod") or properties.get("apiMethod"), "apiMethod")
+    context = _required_text(record.get("apiContext") or properties.get("apiContext"), "apiContext")
+    template = optional_string(record.get("apiResourceTemplate")) or ""
+    status = require_status(record.get("proxyResponseCode"), "proxyResponseCode")
+    request_ms = iso_time_ms(record.get("requestTimestamp"), "requestTimestamp")
+    metadata: dict[str, Any] = {"gateway": "wso2", "event_type": "fault" if is_fault else "response"}
+    latency = None if is_fault else latency_ms(record.get("responseLatency"), "responseLatency")
+    if latency is None:
+        metadata["latency_unknown"] = True
+        latency = 0
+
+    request: dict[str, Any] = {
+        "time": format_epoch_ms(request_ms), "uri": _join_path(context, template), "verb": verb,
+        "headers": headers_map(properties.get("requestHeaders"), "properties.requestHeaders"),
+    }
+    response: dict[str, Any] = {
+        "time": epoch_ms_time(request_ms + round_half_up(latency), "responseLatency"), "status": status,
+        "headers": headers_map(properties.get("responseHeaders"), "properties.responseHeaders"),
+    }
+    _copy_body(properties, "requestBody", request)
+    _copy_body(properties, "responseBody", response)
+    event: dict[str, Any] = {"request": request, "response": response, "direction": "Incoming", "weight": 1}
+    transaction_id = optional_string(record.get("correlationId"))
+    if transaction_id:
+        event["transaction_id"] = transaction_id
+    api_version = optional_string(record.get("apiVersion"))
+    if api_version:
+        request["api_version"] = api_version
+    ip_address = _real_ip(record.get("userIp") or properties.get("userIp"))
+    if ip_address:
+        request["ip_address"] = ip_address
+    user_id = _user_id(record.get("userName") or properties.get("userName"))
+    if user_id:
+        event["user_id"] = user_id
+    metadata.update(_metadata(record, properties))
+    event["metadata"] = metadata
+    return event
+
+
+def _required_text(value: Any, path: str) -> str:
+    if value is None or value == "":
+        raise DecodeError(f"missing_field:{path}", f"{path} is required")
+    if not isinstance(value, str):
+        raise DecodeError(f"invalid_type:{path}", f"{path} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _join_path(context: str, template: str) -> str:
+    if not template or template == "/":
+        return context or "/"
+    return context.rstrip("/") + "/" + template.lstrip("/")
+
+
+def _real_ip(value: Any) -> str | None:
+    """WSO2 can mask IPs (``192.168.***.98``): only a parseable address is an ``ip_address``."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    return value
+
+
+def _user_id(value: Any) -> str | None:
+    """``user@carbon.super`` → ``user`` (the super tenant); masked names (``*****@gmail.com``) are no user."""
+    name = optional_string(value)
+    if not name or "*" in name:
+        return None
+    if name.endswith(_SUPER_TENANT_SUFFIX):
+        name = name[: -len(_SUPER_TENANT_SUFFIX)]
+    return name or None
+
+
+def _copy_body(properties: dict[str, Any], key: str, side: dict[str, Any]) -> None:
+    body = properties.get(key)
+    if body is None or body == "":
+        return
+    encoding = properties.get(f"{key}TransferEncoding")
+    if encoding == "base64":
+        if not isinstance(body, str):
+            raise DecodeError(f"invalid_type:properties.{key}", f"properties.{key} must be a base64 string")
+        side["transfer_encoding"] = "base64"
+    side["body"] = body
+
+
+def _metadata(record: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for key, name in _METADATA_STRINGS:
+        value = optional_string(record.get(name)) or optional_string(properties.get(name))
+        if value:
+            metadata[key] = value
+    for key, name in _METADATA_LATENCIES:
+        value = latency_ms(record.get(name), name)
+        if value is not None:
+            metadata[key] = value
+    target = record.get("targetResponseCode")
+    if is_number(target) and 100 <= target <= 599:  # -1 on faults: there was no backend response
+        metadata["target_response_code"] = int(target)
+    error_code = record.get("errorCode")
+    if is_number(error_code):
+        metadata["error_code"] = int(error_code)
+    cache_hit = record.get("responseCacheHit")
+    if isinstance(cache_hit, bool):
+        metadata["response_cache_hit"] = cache_hit
+    for key, name in _PROPERTY_STRINGS:
+        value = optional_string(properties.get(name))
+        if value:
+            metadata[key] = value
+    size = properties.get("responseSize")
+    if is_number(size) and size >= 0:
+        metadata["response_size"] = int(size)
+    for key, name in (("ai_metadata", "aiMetadata"), ("ai_token_usage", "aiTokenUsage")):
+        if isinstance(properties.get(name), dict):
+            metadata[key] = properties[name]
+    return metadata
