@@ -83,4 +83,7 @@ def _reason_of(exc: orjson.JSONDecodeError, text: bytes) -> tuple[str, str]:
         text[exc.pos - 1:exc.pos + 8].startswith(b"-Infinity")
     ):
         return "non_finite_number", f"NaN and Infinity are not JSON numbers ({message[:200]})"
+    if "no digit after sign" in lowered and text[exc.pos:exc.pos + 1].strip() in (b"", b",", b"}", b"]"):
+        return "invalid_json", (f"{message[:200]}: a bare '-' value, as an access-log format writes for an unquoted "
+                                "variable without a value; quote the variable in the log format")
     return "invalid_json", message[:300]

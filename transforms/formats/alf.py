@@ -30,6 +30,8 @@ from transforms.formats.common import (
 
 FORMAT = "alf"
 
+_CREDENTIAL_OR_ENTRIES = frozenset({"serviceToken", "service", "har", "entries"})
+
 
 def looks_like(record: dict[str, Any]) -> bool:
     if isinstance(record.get("har"), dict):
@@ -37,46 +39,31 @@ def looks_like(record: dict[str, Any]) -> bool:
     return isinstance(record.get("entries"), list) and ("service" in record or "version" in record)
 
 
-def split(document: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(``entry=N``, element) for each entry of one ALF document; the element carries what the entry
-    needs from the root (version, root client IP, environment)."""
-    version = optional_string(document.get("version")) or "0.0.1"
-    if "har" in document:
-        har = require_object(document, "har", "har")
-        log = require_object(har, "log", "har.log")
-        entries = log.get("entries")
-        environment = document.get("environment")
-        path = "har.log.entries"
-    else:
-        entries = document.get("entries")
-        service = document.get("service")
-        environment = service.get("environment") if isinstance(service, dict) else None
-        path = "entries"
-    if entries is None:
-        raise DecodeError(f"missing_field:{path}", f"{path} is required")
-    if not isinstance(entries, list):
-        raise DecodeError(f"invalid_type:{path}", f"{path} must be an array")
-    if not entries:
-        raise DecodeError("empty_input", f"{path} is empty")
-    context = {"version": version, "client_ip": document.get("clientIPAddress"), "environment": environment}
-    return [(f"entry={position}", {"context": context, "entry": entry}) for position, entry in enumerate(entries)]
+def split(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(``entry=N``, a one-entry ALF document) for each entry: the entry with the root fields it needs
+    (version, root client IP, environment), minus the service token, so a dead-lettered entry replays alone."""
+    _, entries = _root_and_entries(document)
+    return [(f"entry={position}", _one_entry_document(document, entry)) for position, entry in enumerate(entries)]
 
 
-def decode(element: dict[str, Any]) -> dict[str, Any]:
-    """One ALF entry (from ``split``) → one API event; raises DecodeError naming the first broken field."""
-    context = element["context"]
-    entry = element["entry"]
+def decode(document: dict[str, Any]) -> dict[str, Any]:
+    """A one-entry ALF document (from ``split``) → one API event; raises DecodeError naming the broken field."""
+    root, entries = _root_and_entries(document)
+    if len(entries) != 1:
+        raise DecodeError("invalid_type:entries", "decode() takes a one-entry document from split()")
+    entry = entries[0]
     if not isinstance(entry, dict):
         raise DecodeError("not_an_object", f"an ALF entry is a {type(entry).__name__}")
+    version = optional_string(document.get("version")) or "0.0.1"
     request = require_object(entry, "request", "entry.request")
     response = require_object(entry, "response", "entry.response")
     verb = require_string(request, "method", "entry.request.method")
     uri = absolute_url(require_string(request, "url", "entry.request.url"), "entry.request.url")
-    if context["version"].startswith("2.") and "?" not in uri:
+    if version.startswith("2.") and "?" not in uri:
         uri += _query_string(request.get("queryString"))
     status = require_status(response.get("status"), "entry.response.status")
     started_ms = iso_time_ms(entry.get("startedDateTime"), "entry.startedDateTime")
-    metadata: dict[str, Any] = {"gateway": "alf", "alf_version": context["version"]}
+    metadata: dict[str, Any] = {"gateway": "alf", "alf_version": version}
     latency = latency_ms(entry.get("time"), "entry.time")
     if latency is None:
         metadata["latency_unknown"] = True
@@ -92,10 +79,10 @@ def decode(element: dict[str, Any]) -> dict[str, Any]:
     }
     _copy_body(request.get("content") or request.get("postData"), request, "entry.request", request_side)
     _copy_body(response.get("content"), response, "entry.response", response_side)
-    ip_address = optional_string(entry.get("clientIPAddress")) or optional_string(context["client_ip"])
+    ip_address = optional_string(entry.get("clientIPAddress")) or optional_string(document.get("clientIPAddress"))
     if ip_address:
         request_side["ip_address"] = ip_address
-    environment = optional_string(context["environment"])
+    environment = optional_string(root.get("environment"))
     if environment:
         metadata["environment"] = environment
     server_ip = optional_string(entry.get("serverIPAddress"))
@@ -103,6 +90,35 @@ def decode(element: dict[str, Any]) -> dict[str, Any]:
         metadata["server_ip_address"] = server_ip
     return {"request": request_side, "response": response_side, "direction": "Incoming", "weight": 1,
             "metadata": metadata}
+
+
+def _root_and_entries(document: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """The object holding ``environment`` (the root, or 2.0's ``service``) and the entries, validated."""
+    if "har" in document:
+        log = require_object(require_object(document, "har", "har"), "log", "har.log")
+        entries, root, path = log.get("entries"), document, "har.log.entries"
+    else:
+        service = document.get("service")
+        entries, root, path = document.get("entries"), service if isinstance(service, dict) else {}, "entries"
+    if entries is None:
+        raise DecodeError(f"missing_field:{path}", f"{path} is required")
+    if not isinstance(entries, list):
+        raise DecodeError(f"invalid_type:{path}", f"{path} must be an array")
+    if not entries:
+        raise DecodeError("empty_input", f"{path} is empty")
+    return root, entries
+
+
+def _one_entry_document(document: dict[str, Any], entry: Any) -> dict[str, Any]:
+    single = {key: value for key, value in document.items() if key not in _CREDENTIAL_OR_ENTRIES}
+    if "har" in document:
+        log = {key: value for key, value in document["har"]["log"].items() if key != "entries"}
+        single["har"] = {"log": log | {"entries": [entry]}}
+    else:
+        if isinstance(document.get("service"), dict):
+            single["service"] = {key: value for key, value in document["service"].items() if key != "token"}
+        single["entries"] = [entry]
+    return single
 
 
 def _query_string(value: Any) -> str:

@@ -32,7 +32,7 @@ def require_object(container: dict[str, Any], key: str, path: str) -> dict[str, 
 
 def require_string(container: dict[str, Any], key: str, path: str) -> str:
     value = container.get(key)
-    if value is None or value == "":
+    if value is None or value == "" or value == "-":
         raise DecodeError(f"missing_field:{path}", f"{path} is required")
     if not isinstance(value, str):
         raise DecodeError(f"invalid_type:{path}", f"{path} must be a string, not {type(value).__name__}")
@@ -85,11 +85,12 @@ def latency_ms(value: Any, path: str, numeric_string: bool = False) -> float | N
 
 
 def optional_string(value: Any) -> str | None:
-    """A string value, or None for absent/empty; numbers become their decimal text."""
+    """A string value, or None for absent, empty or the ``-`` placeholder (SPEC §3: never emitted as a
+    value, in any format); numbers become their decimal text."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
-        return value or None
+        return None if value in ("", "-") else value
     if is_number(value):
         return str(int(value)) if float(value).is_integer() else str(value)
     return None
