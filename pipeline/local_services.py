@@ -194,9 +194,19 @@ def dead_letters_in(directory: Path) -> list[dict]:
 
 def count_items(record: bytes) -> int:
     """How many events or dead letters a well-behaved run turns one sample record into: a JSON array's
-    length, else one. An independent count, so the accounting does not trust the decoder it checks."""
+    length, a CloudWatch envelope's log events, an ALF document's entries, else one. An independent count,
+    so the accounting does not trust the decoder it checks."""
     try:
         value = orjson.loads(record)
     except orjson.JSONDecodeError:
         return 1
-    return len(value) if isinstance(value, list) else 1
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict):
+        if value.get("messageType") == "CONTROL_MESSAGE":
+            return 0
+        har = value.get("har")
+        for items in (value.get("logEvents"), value.get("entries"), isinstance(har, dict) and har["log"]["entries"]):
+            if isinstance(items, list):
+                return len(items)
+    return 1

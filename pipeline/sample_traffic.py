@@ -1,8 +1,10 @@
 """Realistic synthetic gateway traffic: Kong log records of every serializer generation (0.5 → 3.x), http-log
-batches, Moesif events and deliberately malformed records. Deterministic for a given seed.
+batches, Moesif events, AWS API Gateway access logs (plain and in CloudWatch Logs envelopes), WSO2
+``apim_metrics.log`` lines, ALF documents of every version, and deliberately malformed records.
+Deterministic for a given seed.
 
 ``python -m pipeline.sample_traffic samples/`` rewrites the bundled samples; tests and benchmarks import it.
-Field shapes follow ``reference/formats.md`` §A (what each Kong version writes).
+Field shapes follow ``reference/formats.md`` (§A Kong, §B AWS, §C WSO2, §D ALF).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import base64
 import random
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +178,138 @@ def moesif_event(index: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def _clf(epoch_ms: int) -> str:
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch_ms // 1000))
+
+
+def _iso(epoch_ms: int, short: bool = False) -> str:
+    """Java's ``OffsetDateTime.toString()``: WSO2 drops zero seconds and fractions (``…T12:16Z``)."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return stamp[:-3] + "Z" if short else f"{stamp}.{millis:03d}Z"
+
+
+def aws_access_log(index: int, rng: random.Random, http_api: bool = False) -> dict[str, Any]:
+    """An API Gateway access-log record: the Moesif-style REST template (all values quoted, ``-`` for unset),
+    or an HTTP API format with unquoted numbers and ``requestTimeEpoch`` in seconds."""
+    verb, _, template, _ = ROUTES[index % len(ROUTES)]
+    status = STATUSES[rng.randrange(len(STATUSES))]
+    started = BASE_MS + 100_000 + index * 173 + rng.randint(0, 99)
+    latency = rng.randint(4, 500)
+    request_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if http_api:
+        return {"requestId": base64.b64encode(rng.randbytes(10)).decode(), "ip": f"192.0.2.{rng.randint(1, 254)}",
+                "requestTime": _clf(started), "requestTimeEpoch": started // 1000, "httpMethod": verb,
+                "routeKey": f"{verb} {template}", "path": _path(template, rng), "status": status,
+                "protocol": "HTTP/1.1", "responseLength": rng.randint(2, 4000), "responseLatency": latency,
+                "integrationLatency": "-" if status in (401, 403, 429) else str(max(latency - 3, 0))}
+    user = USERS[rng.randrange(len(USERS))]
+    return {
+        "apiId": "a1b2c3d4e5", "requestId": request_id, "requestTime": _clf(started),
+        "requestTimeEpoch": str(started), "protocol": "HTTP/1.1", "httpMethod": verb, "resourcePath": template,
+        "path": "/prod" + _path(template, rng), "requestHostHeader": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+        "requestUserAgentHeader": rng.choice(("curl/8.5.0", "okhttp/4.12.0", "aws-sdk-go/1.50.0")),
+        "status": str(status), "responseLength": str(rng.randint(2, 4000)), "durationMs": str(latency),
+        "integrationLatency": "-" if status in (401, 403, 429) else str(max(latency - 3, 0)),
+        "ip": f"198.51.100.{rng.randint(1, 254)}", "user": "-", "apiKeyId": user[0] if rng.random() < 0.7 else "-",
+        "principalId": user[1], "cognitoIdentityId": "-", "caller": "-", "userArn": "-",
+        "companyId": ORGS[USERS.index(user) % len(ORGS)], "stage": "prod",
+    }
+
+
+def cloudwatch_envelope(lines: list[dict[str, Any]], first_id: int = 0) -> dict[str, Any]:
+    """A CloudWatch Logs subscription DATA_MESSAGE carrying access-log lines (JSON inside strings)."""
+    return {
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "API-Gateway-Access-Logs/prod",
+        "logStream": "a1b2c3d4e5", "subscriptionFilters": ["gatewaystream"],
+        "logEvents": [{"id": f"{first_id + n:056d}", "timestamp": BASE_MS + 200_000 + first_id + n,
+                       "message": orjson.dumps(line).decode()} for n, line in enumerate(lines)],
+    }
+
+
+def wso2_event(index: int, rng: random.Random) -> dict[str, Any]:
+    """A WSO2 APIM ``apim_event_response`` or (one in five) ``apim_event_faulty`` as the ELK reporter logs it."""
+    verb, _, template, service = ROUTES[index % len(ROUTES)]
+    started = BASE_MS + 300_000 + index * 191
+    fault = index % 5 == 4
+    user = USERS[rng.randrange(len(USERS))]
+    common = {
+        "correlationId": f"{rng.getrandbits(64):016x}-wso2-{index:06d}", "keyType": "PRODUCTION",
+        "apiId": f"api-{service}", "apiName": service.title(), "apiVersion": "1.0.0", "apiCreator": "admin",
+        "apiType": "HTTP", "apiCreatorTenantDomain": "carbon.super", "applicationName": "DefaultApplication",
+        "applicationOwner": user[1], "regionId": "default", "gatewayType": "SYNAPSE",
+    }
+    if fault:
+        return common | {
+            "errorType": "THROTTLED", "errorCode": 900803, "errorMessage": "APPLICATION_LEVEL_LIMIT_EXCEEDED",
+            "proxyResponseCode": 429, "targetResponseCode": -1, "requestTimestamp": _iso(started, short=True),
+            "eventType": "fault",
+            "properties": {"apiMethod": verb, "apiContext": f"/{service}/1.0.0", "userName": f"{user[1]}@carbon.super"},
+        }
+    latency = rng.randint(5, 300)
+    return common | {
+        "apiMethod": verb, "apiContext": f"/{service}/1.0.0", "apiResourceTemplate": template,
+        "destination": f"http://{service}.internal:8080", "proxyResponseCode": STATUSES[rng.randrange(len(STATUSES))],
+        "targetResponseCode": 200, "responseCacheHit": False, "requestTimestamp": _iso(started),
+        "responseLatency": latency, "backendLatency": max(latency - 9, 0), "requestMediationLatency": 5,
+        "responseMediationLatency": 4, "userIp": f"192.168.{rng.randint(0, 9)}.{rng.randint(1, 254)}",
+        "userName": f"{user[1]}@carbon.super", "userAgent": "Chrome", "platform": "Linux", "eventType": "response",
+        "properties": {"apiContext": f"/{service}/1.0.0", "responseContentType": "application/json",
+                       "subType": "DEFAULT", "responseSize": rng.randint(2, 4000)},
+    }
+
+
+def wso2_metrics_log_line(event: dict[str, Any], index: int) -> bytes:
+    """The ``apim_metrics.log`` line the ELK reporter writes for ``event``."""
+    kind = "faulty" if event.get("eventType") == "fault" else "response"
+    body = {key: value for key, value in event.items() if key != "eventType"}
+    stamp = time.strftime("%H:%M:%S", time.gmtime(BASE_MS // 1000 + index))
+    return (f"{stamp},{index % 1000:03d} [10.0.0.5-gw01] [PassThroughMessageProcessor-{index % 16}] INFO "
+            f"ELKCounterMetric apimMetrics: apim:{kind}, properties :").encode() + orjson.dumps(body)
+
+
+def alf_document(index: int, rng: random.Random, version: str = "1.1.0", entries: int = 2) -> dict[str, Any]:
+    """An ALF document of ``version`` with ``entries`` HAR entries, as Kong's and Galileo's agents wrote them."""
+    har_entries = []
+    for n in range(entries):
+        verb, _, template, _ = ROUTES[(index + n) % len(ROUTES)]
+        started = BASE_MS + 400_000 + (index * entries + n) * 157
+        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started // 1000))
+        stamp = seconds if version == "0.0.1" else f"{seconds}Z"  # 0.0.1 has no zone; Kong's agent, seconds
+        send, wait, receive = rng.randint(0, 2), rng.randint(3, 300), rng.randint(0, 5)
+        page = rng.randint(1, 9)
+        url = f"https://{HOST}{_path(template, rng)}" + ("" if version == "2.0.0" else f"?page={page}")
+        entry: dict[str, Any] = {
+            "serverIPAddress": "10.0.3.7", "startedDateTime": stamp, "time": send + wait + receive,
+            "request": {"method": verb, "url": url, "httpVersion": "HTTP/1.1",
+                        "queryString": [{"name": "page", "value": str(page)}],
+                        "headers": [{"name": "host", "value": HOST}, {"name": "accept", "value": "application/json"},
+                                    {"name": "authorization", "value": f"Bearer {_jwt(USERS[index % 12][0], n)}"}],
+                        "headersSize": 120, "bodySize": 0},
+            "response": {"status": STATUSES[rng.randrange(len(STATUSES))], "statusText": "", "httpVersion": "HTTP/1.1",
+                         "headers": [{"name": "content-type", "value": "application/json"}], "headersSize": 0,
+                         "bodySize": 11, "content": {"mimeType": "application/json", "encoding": "base64",
+                                                     "text": base64.b64encode(b'{"ok":true}').decode()}},
+            "timings": {"send": send, "wait": wait, "receive": receive},
+        }
+        if version != "1.0.0":
+            entry["clientIPAddress"] = f"192.0.2.{rng.randint(1, 254)}"
+        har_entries.append(entry)
+    if version == "2.0.0":
+        return {"version": version, "creator": {"name": "galileo-agent", "version": "2.0.0"},
+                "service": {"token": f"svc-{rng.getrandbits(32):08x}", "environment": "production"},
+                "entries": har_entries}
+    document: dict[str, Any] = {"version": version, "serviceToken": f"svc-{rng.getrandbits(32):08x}",
+                                "har": {"log": {"creator": {"name": "kong-alf", "version": "1.1.0"},
+                                                "entries": har_entries}}}
+    if version == "0.0.1":
+        del document["version"]
+        document["har"]["log"]["version"] = "1.2"
+    if version == "1.0.0":
+        document["clientIPAddress"] = f"198.51.100.{rng.randint(1, 254)}"
+    return document
+
+
 def malformed_records() -> list[bytes]:
     """One of each common fault; each must become exactly one dead letter with the reason in its comment."""
     good = kong_record("3.9", 0, random.Random(7))
@@ -219,6 +354,13 @@ def sample_files(seed: int = 20261125) -> dict[str, list[bytes]]:
         batches.append(orjson.dumps(batch))
     files["kong-http-log-batches.jsonl"] = batches
     files["moesif-events.jsonl"] = [orjson.dumps(moesif_event(n, rng)) for n in range(20)]
+    aws = [aws_access_log(n, rng, http_api=n % 4 == 3) for n in range(24)]
+    files["aws-apigateway.jsonl"] = [orjson.dumps(line) for line in aws[:12]]
+    files["aws-cloudwatch-envelopes.jsonl"] = [orjson.dumps(cloudwatch_envelope(aws[n:n + 4], n))
+                                               for n in range(12, 24, 4)]
+    files["wso2-apim-metrics.jsonl"] = [wso2_metrics_log_line(wso2_event(n, rng), n) for n in range(15)]
+    files["alf.jsonl"] = [orjson.dumps(alf_document(n, rng, version)) for n, version in
+                          enumerate(("0.0.1", "1.0.0", "1.1.0", "2.0.0") * 2)]
     files["malformed.jsonl"] = malformed_records()
     return files
 

@@ -22,6 +22,11 @@ def sample_event_count():
     return sum(count_items(record) for record in sample_records(ROOT / "samples"))
 
 
+def events_in(pattern: str) -> int:
+    lines = [line for path in (ROOT / "samples").glob(pattern) for line in path.read_bytes().splitlines()]
+    return sum(count_items(line) for line in lines if line.strip())
+
+
 def test_samples_to_the_collector_every_event_accounted_for(collector, tmp_path):
     result = run_cli("--runner=DirectRunner", "--input=samples/*.jsonl", f"--api_endpoint={collector.url}",
                      f"--dead_letter={tmp_path / 'dl'}", "--company_id_header=X-Org-Id")
@@ -33,12 +38,18 @@ def test_samples_to_the_collector_every_event_accounted_for(collector, tmp_path)
     assert dict(Counter(letter["reason"] for letter in letters)) == SAMPLE_REASONS
     assert all(letter["stage"] == "decode" for letter in letters)
     assert all("samples/malformed.jsonl#line=" in letter["source"] for letter in letters)
-    assert "records read 285" in result.stdout and "dead letters 5" in result.stdout
+    records = len(sample_records(ROOT / "samples"))
+    assert f"records read {records}," in result.stdout and "dead letters 5" in result.stdout
 
     events = collector.store.events()
     serialized = json.dumps(events)
     assert "sk_live_" not in serialized and "Bearer " not in serialized and "secret-key-" not in serialized
-    assert all(e["company_id"] in {"acme-corp", "globex", "initech", "umbrella"} for e in events)
+    gateways = Counter(event.get("metadata", {}).get("gateway", "moesif-sdk") for event in events)
+    assert gateways == {"kong": events_in("kong-*.jsonl"), "moesif-sdk": events_in("moesif-*.jsonl"),
+                        "aws_apigateway": events_in("aws-*.jsonl"), "wso2": events_in("wso2-*.jsonl"),
+                        "alf": events_in("alf*.jsonl")}
+    kong_events = [event for event in events if event["metadata"].get("gateway") == "kong"]
+    assert all(event["company_id"] in {"acme-corp", "globex", "initech", "umbrella"} for event in kong_events)
     assert "application-id-0042" not in result.stdout + result.stderr  # the secret never reaches the logs
 
 
