@@ -165,11 +165,12 @@ class _RecordDecoder:
         if module is None:
             self.reject("unknown_format", "no known gateway format has this shape", source, _payload(raw, value))
             return
-        if not hasattr(module, "split"):
+        split = formats.SPLITTERS.get(name)
+        if split is None:
             self._decode_leaf(module, value, source, raw)
             return
         try:
-            elements = module.split(value)
+            elements = split(value)
         except DecodeError as exc:
             self.reject(exc.reason, exc.detail, source, _payload(raw, value))
             return

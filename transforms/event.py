@@ -49,6 +49,9 @@ def round_half_up(value: float) -> int:
 
 def format_epoch_ms(epoch_ms: int | float) -> str:
     """``1764064800005`` → ``'2025-11-25T10:00:00.005Z'``; raises InvalidTime outside [2000, 2100)."""
+    if type(epoch_ms) is int and MIN_EPOCH_MS <= epoch_ms < MAX_EPOCH_MS:  # the common case, checked cheaply
+        seconds, milli = divmod(epoch_ms, 1000)
+        return f"{_second_text(seconds)}.{milli:03d}Z"
     if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, (int, float)) or not math.isfinite(epoch_ms):
         raise InvalidTime(f"not a finite number: {epoch_ms!r}")
     millis = epoch_ms if isinstance(epoch_ms, int) else round_half_up(epoch_ms)

@@ -18,12 +18,16 @@ from transforms.formats import alf, aws_apigateway, cloudwatch_logs, firehose, k
 DECODERS: dict[str, ModuleType] = {module.FORMAT: module for module in (moesif, kong, aws_apigateway, wso2, alf)}
 CONTAINERS: dict[str, ModuleType] = {module.FORMAT: module for module in (cloudwatch_logs, firehose)}
 
+SPLITTERS = {name: module.split for name, module in DECODERS.items() if hasattr(module, "split")}
 FORMAT_CHOICES = ("auto", *DECODERS, *CONTAINERS)
+
+# Every record is checked for containers first; a key every container has makes that check one lookup.
+_CONTAINER_MARKERS = tuple((module.MARKER_KEY, name) for name, module in CONTAINERS.items())
 
 
 def detect_container(record: dict[str, Any]) -> str | None:
-    for name, module in CONTAINERS.items():
-        if module.looks_like(record):
+    for marker, name in _CONTAINER_MARKERS:
+        if marker in record and CONTAINERS[name].looks_like(record):
             return name
     return None
 

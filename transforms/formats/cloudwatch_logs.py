@@ -10,6 +10,7 @@ from typing import Any
 
 from transforms.formats.common import DecodeError
 
+MARKER_KEY = "logEvents"  # present in every record of this shape
 FORMAT = "cloudwatch_logs"
 
 

@@ -10,6 +10,8 @@ from transforms.event import InvalidTime, format_epoch_ms, parse_iso_ms
 
 MAX_HEADERS_PER_SIDE = 1000
 
+_NUMBER_TYPES = (int, float)  # exact types: bool is an int subclass, and JSON never yields other subclasses
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The common case of absolute_url, checked without urlsplit: scheme, a plain host, an optional port.
 _DECIMAL = re.compile(r"\d{1,15}(?:\.\d{1,9})?")
@@ -18,7 +20,7 @@ _SIMPLE_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?::(\d{1,5}))?(?=[/?#]|$)
 
 def is_number(value: Any) -> bool:
     """Booleans are not numbers (SPEC §3), although Python says ``True`` is an ``int``."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(value) in _NUMBER_TYPES
 
 
 def require_object(container: dict[str, Any], key: str, path: str) -> dict[str, Any]:
@@ -87,10 +89,10 @@ def latency_ms(value: Any, path: str, numeric_string: bool = False) -> float | N
 def optional_string(value: Any) -> str | None:
     """A string value, or None for absent, empty or the ``-`` placeholder (SPEC §3: never emitted as a
     value, in any format); numbers become their decimal text."""
+    if type(value) is str:
+        return None if value in ("", "-") else value
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        return None if value in ("", "-") else value
     if is_number(value):
         return str(int(value)) if float(value).is_integer() else str(value)
     return None

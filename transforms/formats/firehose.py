@@ -11,6 +11,7 @@ from typing import Any
 
 from transforms.formats.common import DecodeError
 
+MARKER_KEY = "records"  # present in every record of this shape
 FORMAT = "firehose"
 
 
