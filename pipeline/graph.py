@@ -36,7 +36,8 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     """Adds gatewaystream's transforms to ``pipeline``."""
     records = pipeline | "Read" >> read_records(args)
     decoded = records | "Decode" >> DecodeRecords(
-        DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format)
+        DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format, args.max_json_depth,
+                       args.max_elements_per_record)
     )
     identified = decoded.events | "Identify" >> IdentifyUsers(
         IdentitySettings(args.user_id_header or None, args.company_id_header or None)

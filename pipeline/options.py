@@ -44,7 +44,13 @@ class GatewayStreamOptions(PipelineOptions):
         decode.add_argument("--max_record_bytes", type=int, default=1024 * 1024,
                             help="a larger record is a dead letter (record_too_large)")
         decode.add_argument("--max_decompressed_bytes", type=int, default=10 * 1024 * 1024,
-                            help="a gzip record inflating past this is a dead letter, checked while inflating")
+                            help="a gzip record inflating past this is a dead letter, checked while inflating; "
+                            "one budget for every gzip layer inside a record")
+        decode.add_argument("--max_json_depth", type=int, default=64,
+                            help="JSON nesting deeper than this is a dead letter (max_depth_exceeded)")
+        decode.add_argument("--max_elements_per_record", type=int, default=100_000,
+                            help="events, lines or array items one record may hold; the rest of a larger record "
+                            "is one dead letter (record_too_large), so one record cannot flood the pipeline")
 
         identity = parser.add_argument_group("identity")
         identity.add_argument("--user_id_header", default="X-Consumer-Custom-Id",
@@ -155,7 +161,8 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
             except ValueError as exc:
                 parser.error(f"--{name}: {exc}")
     for name, minimum in (("batch_size", 1), ("shards", 1), ("max_record_bytes", 1), ("max_decompressed_bytes", 1),
-                          ("connect_timeout", 1), ("send_timeout", 1)):
+                          ("max_json_depth", 2), ("max_elements_per_record", 1), ("connect_timeout", 1),
+                          ("send_timeout", 1)):
         if getattr(args, name) < minimum:
             parser.error(f"--{name} must be at least {minimum} (got {getattr(args, name)})")
     if args.max_batch_delay_secs <= 0:

@@ -244,3 +244,12 @@ def test_format_hint_overrides_detection():
     result = decode_record(RawRecord(orjson.dumps(KONG_39), "pubsub:s#id=1", "moesif"))
     assert result.events == []
     assert result.dead_letters[0]["reason"] == "missing_field:request.time"
+
+
+def test_format_attribute_overrides_detection():
+    raw = orjson.dumps(KONG_39)
+    hinted = decode_record(RawRecord(raw, "pubsub:s#id=1", format_hint="aws_apigateway"))
+    assert [letter["reason"] for letter in hinted.dead_letters] == ["missing_field:httpMethod"]
+    assert len(decode_record(RawRecord(raw, "pubsub:s#id=2", format_hint="kong")).events) == 1
+    [letter] = decode_record(RawRecord(raw, "pubsub:s#id=3", format_hint="nginx")).dead_letters
+    assert letter["reason"] == "unknown_format" and "'nginx' is not one of auto, moesif, kong" in letter["detail"]

@@ -104,3 +104,16 @@ def test_decompression_budget_is_shared_by_nested_gzip_layers():
     result = decode_record(RawRecord(orjson.dumps(body), "s"), DecodeSettings(max_record_bytes=4 * MIB))
     assert len(result.events) == 1  # the first fits in the 10 MiB budget; the second would pass it
     assert [letter["reason"] for letter in result.dead_letters] == ["decompressed_size_limit_exceeded"]
+
+
+def test_one_record_cannot_hold_more_than_max_elements():
+    lines = b"\n".join(orjson.dumps(KONG_39 | {"started_at": 1795600000000 + n}) for n in range(30))
+    result = decode_record(RawRecord(lines, "s"), DecodeSettings(max_elements=25))
+    assert len(result.events) == 25
+    [letter] = result.dead_letters
+    assert (letter["reason"], letter["payload"]) == ("record_too_large", lines)
+    assert "nothing after s#line=26 was decoded" in letter["detail"]
+    flood = gzip.compress(b"{}\n" * 3_000_000)  # 9 MB of empty objects: 3 million dead letters otherwise
+    result = decode_record(RawRecord(flood, "s"))
+    assert len(result.dead_letters) == 100_001
+    assert result.dead_letters[-1]["reason"] == "record_too_large"

@@ -32,6 +32,7 @@ class DecodeSettings:
     max_decompressed_bytes: int = 10 * 1024 * 1024
     input_format: str = "auto"
     max_depth: int = strict_json.DEFAULT_MAX_DEPTH
+    max_elements: int = 100_000
 
 
 class DecodeResult(NamedTuple):
@@ -55,8 +56,20 @@ def decode_record(record: RawRecord, settings: DecodeSettings = DecodeSettings()
         decoder.reject("unknown_format", f"format {decoder.forced_name!r:.40} is not one of "
                        f"{', '.join(formats.FORMAT_CHOICES)}", record.source, record.data)
     else:
-        decoder.decode_bytes(record.data, record.source, nesting=0)
+        try:
+            decoder.decode_bytes(record.data, record.source, nesting=0)
+        except _TooManyElements as exc:
+            # The events before the limit stand; a replay of this dead letter repeats them with the same
+            # transaction ids, which the collector deduplicates.
+            decoder.add_dead_letter("record_too_large", f"holds more than {settings.max_elements} elements; "
+                                    f"nothing after {exc.source} was decoded", record.source, record.data)
     return DecodeResult(decoder.events, decoder.dead_letters, decoder.control_messages)
+
+
+class _TooManyElements(Exception):
+    def __init__(self, source: str):
+        super().__init__(source)
+        self.source = source
 
 
 class _RecordDecoder:
@@ -72,11 +85,17 @@ class _RecordDecoder:
         self.forced_container = self.forced_name if self.forced_name in formats.CONTAINERS else None
         self.inflate_budget = settings.max_decompressed_bytes
         self.next_index = 0
+        self.elements = 0  # every object, line or item seen, good or bad, against settings.max_elements
         self.events: list[SourcedEvent] = []
         self.dead_letters: list[dict[str, Any]] = []
         self.control_messages = 0
 
     def reject(self, reason: str, detail: str, source: str, payload: bytes) -> None:
+        """A dead letter for one element (object, line, item) that is not counted yet."""
+        self._count(source)
+        self.add_dead_letter(reason, detail, source, payload)
+
+    def add_dead_letter(self, reason: str, detail: str, source: str, payload: bytes) -> None:
         self.dead_letters.append(dead_letter("decode", reason, detail, source, payload))
 
     def decode_bytes(self, data: bytes, source: str, nesting: int) -> None:
@@ -100,16 +119,20 @@ class _RecordDecoder:
         try:
             value = strict_json.loads(data, self.settings.max_depth)
         except DecodeError as exc:
-            lines = data.strip().split(b"\n")
-            if exc.reason == "invalid_json" and len(lines) > 1:
-                yield from self._ndjson_values(lines, source)
+            if exc.reason == "invalid_json" and b"\n" in data.strip():
+                yield from self._ndjson_values(data, source)
             else:
                 yield from self._metrics_line_or_reject(data, source, exc)
             return
         yield from self._container_items(value, source, data, None)
 
-    def _ndjson_values(self, lines: list[bytes], source: str):
-        for line_number, line in enumerate(lines, start=1):
+    def _ndjson_values(self, data: bytes, source: str):
+        # Lines are cut one at a time: a 10 MiB record of tiny lines never becomes a list of millions.
+        start, line_number = 0, 0
+        while start < len(data):
+            end = data.find(b"\n", start)
+            end = len(data) if end == -1 else end
+            line, start, line_number = data[start:end], end + 1, line_number + 1
             if not line.strip():
                 continue
             line_source = f"{source}#line={line_number}"
@@ -195,7 +218,13 @@ class _RecordDecoder:
             else:
                 self.decode_bytes(part, part_source, nesting + 1)
 
+    def _count(self, source: str) -> None:
+        self.elements += 1
+        if self.elements > self.settings.max_elements:
+            raise _TooManyElements(source)
+
     def _decode_leaf(self, module: Any, element: dict[str, Any], source: str, raw: bytes | None) -> None:
+        self._count(source)
         index = self.next_index
         self.next_index += 1
         try:
@@ -209,7 +238,7 @@ class _RecordDecoder:
                 event["transaction_id"] = transaction_id_for(self.raw, index)
             self.events.append(SourcedEvent(source, event))
             return
-        self.reject(reason, detail, source, _payload(raw, element))
+        self.add_dead_letter(reason, detail, source, _payload(raw, element))
 
 
 def _payload(raw: bytes | None, value: Any) -> bytes:
