@@ -88,8 +88,26 @@ def measure(records: list[bytes], runs: int) -> tuple[int, float, float, float]:
             for item in decode_record(record).events:
                 orjson.dumps(mask_event(item.event, mask_settings))
 
-    return (events, events / best_of(runs, floor), events / best_of(runs, decode),
-            events / best_of(runs, decode_mask_serialize))
+    # Interleaved runs, best of each: this machine is a shared VM, and a noisy spell should hit the floor
+    # and the decoder alike rather than skew their ratio.
+    best = [float("inf")] * 3
+    for _ in range(runs):
+        for position, work in enumerate((floor, decode, decode_mask_serialize)):
+            best[position] = min(best[position], best_of(1, work))
+    return events, events / best[0], events / best[1], events / best[2]
+
+
+def hostile_records() -> dict[str, bytes]:
+    """SPEC §3 says rejection is bounded in time (< 1 s per record): the worst cases we know of."""
+    pretty = orjson.dumps({f"key{n}": {"a": n, "b": [n, n]} for n in range(13_000)}, option=orjson.OPT_INDENT_2)
+    return {
+        "64 MiB gzip bomb": gzip.compress(b"\0" * 64 * 1024 * 1024, compresslevel=9),
+        "10 000-deep nesting": b"[" * 10_000 + b"]" * 10_000,
+        "1 MiB pretty JSON (exact duplicate-key check)": pretty,
+        "1 MiB of duplicate keys": b"{" + b",".join(b'"k":1' for _ in range(150_000)) + b"}",
+        "9 MiB of empty objects, one per line (gzip)": gzip.compress(b"{}\n" * 3_000_000),
+        "1 MiB NDJSON of bad lines": b"x\n" * 500_000,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,6 +121,13 @@ def main(argv: list[str] | None = None) -> None:
         size = sum(map(len, records)) / events
         print(f"{name:<36} {size:>11,.0f} {floor_rate:>10,.0f} {decode_rate:>10,.0f} "
               f"{100 * decode_rate / floor_rate:>7.1f}% {full_rate:>12,.0f}")
+    print(f"\n{'hostile record':<48} {'bytes':>10} {'reject ms':>10}  reasons")
+    for name, raw in hostile_records().items():
+        record = RawRecord(raw, "hostile")
+        seconds = best_of(3, lambda record=record: decode_record(record))
+        result = decode_record(record)
+        reasons = sorted({letter["reason"] for letter in result.dead_letters})
+        print(f"{name:<48} {len(raw):>10,} {1000 * seconds:>10.1f}  {len(result.dead_letters)}x {', '.join(reasons)}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ class GatewayStreamOptions(PipelineOptions):
                             "one budget for every gzip layer inside a record")
         decode.add_argument("--max_json_depth", type=int, default=64,
                             help="JSON nesting deeper than this is a dead letter (max_depth_exceeded)")
-        decode.add_argument("--max_elements_per_record", type=int, default=100_000,
+        decode.add_argument("--max_elements_per_record", type=int, default=50_000,
                             help="events, lines or array items one record may hold; the rest of a larger record "
                             "is one dead letter (record_too_large), so one record cannot flood the pipeline")
 

@@ -22,6 +22,7 @@ from transforms.records import RawRecord, SourcedEvent
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_CHUNK = 64 * 1024
+_JSON_OPENERS = (b"{", b"[")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class DecodeSettings:
     max_decompressed_bytes: int = 10 * 1024 * 1024
     input_format: str = "auto"
     max_depth: int = strict_json.DEFAULT_MAX_DEPTH
-    max_elements: int = 100_000
+    max_elements: int = 50_000
 
 
 class DecodeResult(NamedTuple):
@@ -116,15 +117,20 @@ class _RecordDecoder:
     def _json_values(self, data: bytes, source: str):
         """(object, source, raw bytes or None, format) for each top-level JSON object in ``data``: one
         object, an array's items, or newline-delimited lines (including WSO2 ``apim_metrics.log`` lines)."""
-        try:
-            value = strict_json.loads(data, self.settings.max_depth)
-        except DecodeError as exc:
-            if exc.reason == "invalid_json" and b"\n" in data.strip():
-                yield from self._ndjson_values(data, source)
-            else:
-                yield from self._metrics_line_or_reject(data, source, exc)
-            return
-        yield from self._container_items(value, source, data, None)
+        if data[:1] in _JSON_OPENERS:
+            try:
+                value = strict_json.loads(data, self.settings.max_depth)
+            except DecodeError as exc:
+                if exc.reason == "invalid_json" and b"\n" in data.strip():
+                    yield from self._ndjson_values(data, source)
+                else:
+                    self.reject(exc.reason, exc.detail, source, data)
+                return
+            yield from self._container_items(value, source, data, None)
+        elif b"\n" in data.strip():
+            yield from self._ndjson_values(data, source)
+        else:
+            yield from self._line_values(data, source)
 
     def _ndjson_values(self, data: bytes, source: str):
         # Lines are cut one at a time: a 10 MiB record of tiny lines never becomes a list of millions.
@@ -133,30 +139,22 @@ class _RecordDecoder:
             end = data.find(b"\n", start)
             end = len(data) if end == -1 else end
             line, start, line_number = data[start:end], end + 1, line_number + 1
-            if not line.strip():
-                continue
-            line_source = f"{source}#line={line_number}"
-            try:
-                value = strict_json.loads(line, self.settings.max_depth)
-            except DecodeError as exc:
-                yield from self._metrics_line_or_reject(line, line_source, exc)
-                continue
-            yield from self._container_items(value, line_source, line, None)
+            if line.strip():
+                yield from self._line_values(line, f"{source}#line={line_number}")
 
-    def _metrics_line_or_reject(self, line: bytes, source: str, error: DecodeError):
-        metrics = wso2.metrics_log_line(line) if error.reason == "invalid_json" else None
-        if metrics is None:
-            self.reject(error.reason, error.detail, source, line)
-            return
-        event_json, event_type = metrics
+    def _line_values(self, line: bytes, source: str):
+        """One line: JSON, or (when it does not open like JSON) a WSO2 ``apim_metrics.log`` line."""
+        metrics = None if line[:1] in _JSON_OPENERS else wso2.metrics_log_line(line)
+        text, format_name = metrics if metrics else (line, None)
         try:
-            value = strict_json.loads(event_json, self.settings.max_depth)
+            value = strict_json.loads(text, self.settings.max_depth)
         except DecodeError as exc:
-            self.reject(exc.reason, f"apim_metrics.log line: {exc.detail}", source, line)
+            detail = f"apim_metrics.log line: {exc.detail}" if metrics else exc.detail
+            self.reject(exc.reason, detail, source, line)
             return
-        if isinstance(value, dict):
-            value.setdefault("eventType", event_type)
-        yield from self._container_items(value, source, line, wso2.FORMAT)
+        if metrics and isinstance(value, dict):
+            value.setdefault("eventType", "fault" if format_name == "faulty" else "response")
+        yield from self._container_items(value, source, line, wso2.FORMAT if metrics else None)
 
     def _container_items(self, value: Any, source: str, raw: bytes, format_name: str | None):
         if isinstance(value, dict):

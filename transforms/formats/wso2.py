@@ -54,13 +54,13 @@ def looks_like(record: dict[str, Any]) -> bool:
 
 
 def metrics_log_line(line: bytes) -> tuple[bytes, str] | None:
-    """The event JSON and ``response``/``fault`` of an ``apim_metrics.log`` line, or None if it is not one."""
+    """The event JSON and ``response``/``faulty`` of an ``apim_metrics.log`` line, or None if it is not one."""
     if b"apimMetrics" not in line:
         return None
     match = _METRICS_LINE.search(line)
     if not match:
         return None
-    return match.group(2), "fault" if match.group(1) == b"faulty" else "response"
+    return match.group(2), match.group(1).decode()
 
 
 def decode(record: dict[str, Any]) -> dict[str, Any]:
@@ -160,9 +160,11 @@ def _copy_body(properties: dict[str, Any], key: str, side: dict[str, Any]) -> No
 def _metadata(record: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     for key, name in _METADATA_STRINGS:
-        value = optional_string(record.get(name)) or optional_string(properties.get(name))
-        if value:
-            metadata[key] = value
+        value = record.get(name) if name in record else properties.get(name)
+        if value is not None:
+            value = value if type(value) is str and value not in ("", "-") else optional_string(value)
+            if value:
+                metadata[key] = value
     for key, name in _METADATA_LATENCIES:
         value = latency_ms(record.get(name), name)
         if value is not None:
