@@ -100,12 +100,8 @@ def optional_string(value: Any) -> str | None:
 
 def headers_map(value: Any, path: str) -> dict[str, str]:
     """Gateway headers → ``{name: value}``; repeated headers (arrays) are joined with ``", "`` (SPEC §2)."""
-    if value is None:
+    if not _has_headers(value, path, dict):
         return {}
-    if not isinstance(value, dict):
-        raise DecodeError(f"invalid_type:{path}", f"{path} must be an object, not {type(value).__name__}")
-    if len(value) > MAX_HEADERS_PER_SIDE:
-        raise DecodeError("too_many_headers", f"{path} has {len(value)} headers (limit {MAX_HEADERS_PER_SIDE})")
     try:
         # Fast path, in C: join() accepts only strings, so success proves every value is already text.
         "".join(value.values())
@@ -127,12 +123,8 @@ def headers_map(value: Any, path: str) -> dict[str, str]:
 
 def header_list_map(value: Any, path: str) -> dict[str, str]:
     """HAR-style ``[{"name", "value"}]`` headers → a map; repeated names joined with ``", "`` (SPEC §2)."""
-    if value is None:
+    if not _has_headers(value, path, list):
         return {}
-    if not isinstance(value, list):
-        raise DecodeError(f"invalid_type:{path}", f"{path} must be an array, not {type(value).__name__}")
-    if len(value) > MAX_HEADERS_PER_SIDE:
-        raise DecodeError("too_many_headers", f"{path} has {len(value)} headers (limit {MAX_HEADERS_PER_SIDE})")
     headers: dict[str, str] = {}
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
@@ -143,6 +135,18 @@ def header_list_map(value: Any, path: str) -> dict[str, str]:
         name = item["name"]
         headers[name] = f"{headers[name]}, {text}" if name in headers else text
     return headers
+
+
+def _has_headers(value: Any, path: str, container: type) -> bool:
+    """False when there are none; raises for the wrong container type or more than 1000 headers."""
+    if value is None:
+        return False
+    if not isinstance(value, container):
+        kind = "an object" if container is dict else "an array"
+        raise DecodeError(f"invalid_type:{path}", f"{path} must be {kind}, not {type(value).__name__}")
+    if len(value) > MAX_HEADERS_PER_SIDE:
+        raise DecodeError("too_many_headers", f"{path} has {len(value)} headers (limit {MAX_HEADERS_PER_SIDE})")
+    return True
 
 
 def _header_text(value: Any) -> str | None:
@@ -187,7 +191,3 @@ def first_present(*values: Any) -> str | None:
             return text
     return None
 
-
-def absent(value: Any) -> bool:
-    """AWS writes ``-`` for a variable without a value; that and empty strings mean "absent" (SPEC §3)."""
-    return value is None or value == "" or value == "-"
