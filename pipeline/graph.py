@@ -6,12 +6,12 @@ import argparse
 
 import apache_beam as beam
 
-from pipeline.options import application_id
+from pipeline.options import application_id, identity_settings, mask_settings
 from transforms.batching import BatchEvents
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
 from transforms.decode import DecodeRecords, DecodeSettings
-from transforms.identity import IdentifyUsers, IdentitySettings
-from transforms.masking import MaskEvents, MaskSettings
+from transforms.identity import IdentifyUsers
+from transforms.masking import MaskEvents
 from transforms.sink import DeliverBatches, WriteBatchFiles, WriteToAnalyticsApi
 from transforms.sources import ReadFileRecords, ReadPubSubRecords
 
@@ -39,12 +39,8 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
         DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format, args.max_json_depth,
                        args.max_elements_per_record)
     )
-    identified = decoded.events | "Identify" >> IdentifyUsers(
-        IdentitySettings(args.user_id_header or None, args.company_id_header or None)
-    )
-    masked = identified.events | "Mask" >> MaskEvents(
-        MaskSettings(args.request_header_masks, args.response_header_masks, args.request_query_masks)
-    )
+    identified = decoded.events | "Identify" >> IdentifyUsers(identity_settings(args))
+    masked = identified.events | "Mask" >> MaskEvents(mask_settings(args))
     batched = masked.events | "Batch" >> BatchEvents(
         destination(args), args.batch_size, args.max_batch_delay_secs, args.shards
     )

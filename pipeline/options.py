@@ -18,11 +18,18 @@ from apache_beam.io.gcp.pubsub import parse_subscription, parse_topic
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.formats import FORMAT_CHOICES
+from transforms.identity import IdentitySettings
+from transforms.masking import MaskConfigError, MaskSettings
 from transforms.sink import redact_secret
 
 PROG = "python -m pipeline"
 APPLICATION_ID_ENV = ("GATEWAYSTREAM_APPLICATION_ID", "MOESIF_APPLICATION_ID")
-CONFIG_ALIASES = {"application_id": "moesif_application_id"}  # Moesif Kong plugin names → our option names
+HASH_SALT_ENV = "GATEWAYSTREAM_HASH_SALT"
+CONFIG_ALIASES = {  # Moesif Kong plugin names (incl. deprecated ones) → our option names
+    "application_id": "moesif_application_id",
+    "request_masks": "request_body_masks",
+    "response_masks": "response_body_masks",
+}  # Moesif Kong plugin names → our option names
 
 
 class GatewayStreamOptions(PipelineOptions):
@@ -52,21 +59,60 @@ class GatewayStreamOptions(PipelineOptions):
                             help="events, lines or array items one record may hold; the rest of a larger record "
                             "is one dead letter (record_too_large), so one record cannot flood the pipeline")
 
-        identity = parser.add_argument_group("identity")
+        identity = parser.add_argument_group(
+            "identity (precedence: the configured header, then the format's own fields, then the JWT claims)")
         identity.add_argument("--user_id_header", default="X-Consumer-Custom-Id",
                               help="header whose value is the user id (request, then response); empty to disable")
         identity.add_argument("--company_id_header", default=None,
                               help="header whose value is the company id (request, then response)")
+        identity.add_argument("--authorization_header_name", type=_name_list, default=("Authorization",),
+                              help="comma-separated request headers that may carry a JWT (Bearer optional); the "
+                              "first one present is read")
+        identity.add_argument("--authorization_user_id_field", default="sub",
+                              help="JWT claim holding the user id (a dotted path reaches nested claims)")
+        identity.add_argument("--authorization_company_id_field", type=_name_list, default=("company_id", "org_id"),
+                              help="comma-separated JWT claims holding the company id, first present wins")
+        identity.add_argument("--api_version_header", default="X-Api-Version",
+                              help="request header holding the API version, when the format has none")
+        identity.add_argument("--api_version", default=None,
+                              help="API version for events that have none from their format or header")
 
         masking = parser.add_argument_group("masking (Authorization, Proxy-Authorization, Cookie, Set-Cookie, "
-                                            "apikey, x-api-key are always masked)")
+                                            "apikey, x-api-key are always masked); names are case-insensitive")
         masking.add_argument("--request_header_masks", type=_name_list, default=(),
-                             help="comma-separated request header names to mask, case-insensitive")
+                             help="comma-separated request header names whose values are masked")
         masking.add_argument("--response_header_masks", type=_name_list, default=(),
-                             help="comma-separated response header names to mask, case-insensitive")
+                             help="comma-separated response header names whose values are masked")
         masking.add_argument("--request_query_masks", type=_name_list, default=(),
                              help="comma-separated query parameters to mask, added to the defaults apikey, "
-                             "api_key, access_token, token, key, password, secret, client_secret, signature")
+                             "api_key, access_token, token, key, password, secret, client_secret, signature; "
+                             "every occurrence, in request.uri and in URLs inside metadata")
+        masking.add_argument("--request_body_masks", type=_name_list, default=(),
+                             help="comma-separated JSON field names (any depth) or dotted paths (from the body's "
+                             "root, e.g. card.number) masked in request bodies")
+        masking.add_argument("--response_body_masks", type=_name_list, default=(),
+                             help="the same for response bodies")
+        masking.add_argument("--unmasked_headers", type=_name_list, default=(),
+                             help="always-masked headers to let through unmasked (explicit opt-out)")
+        masking.add_argument("--field_masks", type=_field_masks, default=(),
+                             help="typed masks as FIELD=TYPE,...: fields ip_address, user_id, company_id, "
+                             "user_agent, metadata.KEY (WSO2 names userIp, userName, userId, userAgent, "
+                             "applicationOwner work too); types IPV4 (3rd octet), IPV6 (segments 4-7), EMAIL "
+                             "(local part), STRING (whole value), HASH (salted SHA-256, keeps values joinable)")
+        masking.add_argument("--hash_salt", default=None,
+                             help=f"secret salt for HASH masks; prefer ${HASH_SALT_ENV}. Never logged")
+        masking.add_argument("--disable_capture_request_body", type=_boolean, nargs="?", const=True, default=False,
+                             help="drop request bodies")
+        masking.add_argument("--disable_capture_response_body", type=_boolean, nargs="?", const=True, default=False,
+                             help="drop response bodies")
+        masking.add_argument("--send_headers", type=_boolean, nargs="?", const=True, default=True,
+                             help="false drops every header except content-type, content-length, user-agent and "
+                             "accept")
+        masking.add_argument("--request_max_body_size_limit", type=int, default=100_000,
+                             help="request bodies larger than this many bytes are dropped and the size is put in "
+                             "metadata.request_body_dropped_bytes")
+        masking.add_argument("--response_max_body_size_limit", type=int, default=100_000,
+                             help="the same for response bodies (metadata.response_body_dropped_bytes)")
 
         batching = parser.add_argument_group("batching")
         batching.add_argument("--batch_size", type=int, default=200, help="events per batch at most")
@@ -102,6 +148,25 @@ class GatewayStreamOptions(PipelineOptions):
 
 def _name_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _boolean(text: str | bool) -> bool:
+    lowered = str(text).strip().lower()
+    if lowered in ("true", "yes", "1", "on"):
+        return True
+    if lowered in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _field_masks(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in _name_list(text):
+        name, equals, kind = item.partition("=")
+        if not equals or not name.strip() or not kind.strip():
+            raise argparse.ArgumentTypeError(f"expected FIELD=TYPE, got {item!r}")
+        pairs.append((name.strip(), kind.strip().upper()))
+    return tuple(pairs)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -142,7 +207,9 @@ def _config_arguments(path: str, parser: argparse.ArgumentParser) -> list[str]:
         key = CONFIG_ALIASES.get(key, key)
         if key not in known or key in ("config", "help"):
             parser.error(f"--config {path}: unknown key {key!r}")
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, dict):  # field_masks: {ip_address: IPV4, ...}
+            value = ",".join(f"{name}={kind}" for name, kind in value.items())
+        elif isinstance(value, (list, tuple)):
             value = ",".join(str(item) for item in value)
         if value is not None:
             arguments.append(f"--{key}={value}")
@@ -162,11 +229,16 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
                 parser.error(f"--{name}: {exc}")
     for name, minimum in (("batch_size", 1), ("shards", 1), ("max_record_bytes", 1), ("max_decompressed_bytes", 1),
                           ("max_json_depth", 2), ("max_elements_per_record", 1), ("connect_timeout", 1),
-                          ("send_timeout", 1)):
+                          ("send_timeout", 1), ("request_max_body_size_limit", 0),
+                          ("response_max_body_size_limit", 0)):
         if getattr(args, name) < minimum:
             parser.error(f"--{name} must be at least {minimum} (got {getattr(args, name)})")
     if args.max_batch_delay_secs <= 0:
         parser.error(f"--max_batch_delay_secs must be above 0 (got {args.max_batch_delay_secs})")
+    try:
+        mask_settings(args)
+    except MaskConfigError as exc:
+        parser.error(f"--{exc}")
     if args.input and not _matches_any(args.input):
         parser.error(f"--input: no file matches {args.input!r}")
     if not args.dead_letter:
@@ -206,9 +278,47 @@ def parse_options(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOpti
     return args, pipeline_options
 
 
+def hash_salt(args: argparse.Namespace) -> str | None:
+    return args.hash_salt or os.environ.get(HASH_SALT_ENV) or None
+
+
+def identity_settings(args: argparse.Namespace) -> IdentitySettings:
+    return IdentitySettings(
+        user_id_header=args.user_id_header or None,
+        company_id_header=args.company_id_header or None,
+        authorization_header_name=args.authorization_header_name,
+        authorization_user_id_field=args.authorization_user_id_field,
+        authorization_company_id_field=args.authorization_company_id_field,
+        api_version_header=args.api_version_header or None,
+        api_version=args.api_version or None,
+    )
+
+
+def mask_settings(args: argparse.Namespace) -> MaskSettings:
+    """The masking options as settings; raises MaskConfigError for a mask that cannot work."""
+    return MaskSettings(
+        request_header_masks=args.request_header_masks,
+        response_header_masks=args.response_header_masks,
+        request_query_masks=args.request_query_masks,
+        request_body_masks=args.request_body_masks,
+        response_body_masks=args.response_body_masks,
+        unmasked_headers=args.unmasked_headers,
+        field_masks=args.field_masks,
+        hash_salt=hash_salt(args),
+        disable_capture_request_body=args.disable_capture_request_body,
+        disable_capture_response_body=args.disable_capture_response_body,
+        send_headers=args.send_headers,
+        request_max_body_size_limit=args.request_max_body_size_limit,
+        response_max_body_size_limit=args.response_max_body_size_limit,
+        max_decompressed_bytes=args.max_decompressed_bytes,
+    )
+
+
 def describe(args: argparse.Namespace) -> dict[str, Any]:
-    """The options as a dict safe to log: the application id shows its last 4 characters at most."""
+    """The options as a dict safe to log: the application id shows its last 4 characters at most, and the
+    hash salt only whether it is set."""
     shown = dict(vars(args))
     secret = application_id(args)
     shown["moesif_application_id"] = redact_secret(secret) if secret else None
+    shown["hash_salt"] = "(set)" if hash_salt(args) else None
     return shown

@@ -1,21 +1,37 @@
 """Masking (SPEC §5): redaction before anything leaves the pipeline, failing closed.
 
-This first version covers the rules that must hold from day one: the always-masked credential
-headers and the default query-parameter masks, matched case-insensitively, every occurrence.
-Still to come (issue 4): configurable header/query/body masks, typed masks, body capture switches.
+What Moesif's Kong plugin gets wrong and this module does not (``reference/moesif.md`` §2.4): names are
+matched case-insensitively everywhere (headers, query parameters, body fields); every occurrence of a
+query parameter is masked, by exact name, not by substring; masking replaces the value with ``*****``
+and keeps the field (redaction, never deletion); bodies that arrive base64 or gzip are decoded when they
+hold JSON so that body masks reach them; and any error while masking dead-letters the event
+(``mask_error``) instead of sending it unmasked.
+
+Order for each event: capture switches and ``send_headers``; header masks; query masks (in
+``request.uri`` and in every URL-like string of ``metadata``); body decoding, size limits and body masks;
+typed field masks (``IPV4``, ``IPV6``, ``EMAIL``, ``STRING``, ``HASH``).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import hashlib
+import hmac
+import ipaddress
 import re
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
 import apache_beam as beam
+import orjson
 from apache_beam.metrics import Metrics
 
+from transforms import strict_json
 from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
+from transforms.errors import DecodeError
 from transforms.records import SourcedEvent
 
 MASK = "*****"
@@ -24,29 +40,112 @@ ALWAYS_MASKED_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-
 DEFAULT_QUERY_MASKS = (
     "apikey", "api_key", "access_token", "token", "key", "password", "secret", "client_secret", "signature",
 )
+SAFE_HEADERS = frozenset({"content-type", "content-length", "user-agent", "accept"})  # kept when send_headers=false
+MASK_TYPES = ("IPV4", "IPV6", "EMAIL", "STRING", "HASH")
+# Typed-mask fields, with the WSO2 `[apim.analytics.mask]` names as aliases.
+FIELD_ALIASES = {
+    "ip_address": "ip_address", "userIp": "ip_address",
+    "user_id": "user_id", "userName": "user_id", "userId": "user_id",
+    "company_id": "company_id",
+    "user_agent": "user_agent", "userAgent": "user_agent",
+    "applicationOwner": "metadata.application_owner",
+}
 
 _QUERY_PAIR = re.compile(r"([?&;])([^=&;#]*)(=?)([^&;#]*)")
+_GZIP_MAGIC = b"\x1f\x8b"
+_KEY_CACHE_LIMIT = 10_000
+
+
+class MaskConfigError(ValueError):
+    """A mask setting that cannot work (unknown type or field, HASH without a salt)."""
 
 
 @dataclass(frozen=True)
 class MaskSettings:
-    """Mask lists as configured; the lower-cased name sets are built once per instance, not per event."""
+    """Every mask setting; the lower-cased name sets are built once per instance, not per event."""
 
     request_header_masks: tuple[str, ...] = ()
     response_header_masks: tuple[str, ...] = ()
     request_query_masks: tuple[str, ...] = ()
+    request_body_masks: tuple[str, ...] = ()
+    response_body_masks: tuple[str, ...] = ()
+    unmasked_headers: tuple[str, ...] = ()  # explicit exceptions to ALWAYS_MASKED_HEADERS
+    field_masks: tuple[tuple[str, str], ...] = ()  # (field, type), e.g. ("ip_address", "IPV4")
+    hash_salt: str | None = field(default=None, repr=False)  # never logged
+    disable_capture_request_body: bool = False
+    disable_capture_response_body: bool = False
+    send_headers: bool = True
+    request_max_body_size_limit: int = 100_000
+    response_max_body_size_limit: int = 100_000
+    max_decompressed_bytes: int = 10 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for name, kind in self.field_masks:
+            if kind not in MASK_TYPES:
+                raise MaskConfigError(f"field_masks: {name}: unknown mask type {kind!r} "
+                                      f"(one of {', '.join(MASK_TYPES)})")
+            if name not in FIELD_ALIASES and not name.startswith("metadata."):
+                raise MaskConfigError(f"field_masks: unknown field {name!r} (one of {', '.join(FIELD_ALIASES)}, "
+                                      "or metadata.<key>)")
+            if kind == "HASH" and not self.hash_salt:
+                raise MaskConfigError(f"field_masks: {name}: HASH needs a salt (--hash_salt or "
+                                      "$GATEWAYSTREAM_HASH_SALT): an unsalted hash of an IP or a name is reversible")
 
     @functools.cached_property
     def request_headers(self) -> frozenset[str]:
-        return frozenset(name.lower() for name in (*ALWAYS_MASKED_HEADERS, *self.request_header_masks))
+        return self._header_names(self.request_header_masks)
 
     @functools.cached_property
     def response_headers(self) -> frozenset[str]:
-        return frozenset(name.lower() for name in (*ALWAYS_MASKED_HEADERS, *self.response_header_masks))
+        return self._header_names(self.response_header_masks)
+
+    def _header_names(self, configured: tuple[str, ...]) -> frozenset[str]:
+        allowed = {name.lower() for name in self.unmasked_headers}
+        always = {name for name in ALWAYS_MASKED_HEADERS if name not in allowed}
+        return frozenset(always | {name.lower() for name in configured})
 
     @functools.cached_property
     def query_parameters(self) -> frozenset[str]:
         return frozenset(name.lower() for name in (*DEFAULT_QUERY_MASKS, *self.request_query_masks))
+
+    @functools.cached_property
+    def request_body(self) -> _BodyMasks:
+        return _BodyMasks(self.request_body_masks)
+
+    @functools.cached_property
+    def response_body(self) -> _BodyMasks:
+        return _BodyMasks(self.response_body_masks)
+
+    @functools.cached_property
+    def typed_fields(self) -> tuple[tuple[str, str], ...]:
+        return tuple((FIELD_ALIASES.get(name, name), kind) for name, kind in self.field_masks)
+
+
+class _BodyMasks:
+    """Body field names (any depth) and dotted paths (from the body's root), matched case-insensitively."""
+
+    def __init__(self, masks: tuple[str, ...]):
+        self.names = frozenset(mask.lower() for mask in masks if "." not in mask)
+        self.paths = tuple(tuple(part.lower() for part in mask.split(".")) for mask in masks if "." in mask)
+        self._hits: dict[str, bool] = {}  # key → masked?; keys repeat across events, lower() is not free
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.paths)
+
+    def hit(self, key: str) -> bool:
+        masked = self._hits.get(key)
+        if masked is None:
+            if len(self._hits) >= _KEY_CACHE_LIMIT:
+                self._hits.clear()
+            masked = self._hits[key] = key.lower() in self.names
+        return masked
+
+    def apply(self, body: Any) -> Any:
+        if self.names:
+            body = _mask_names(body, self.hit)
+        for path in self.paths:
+            body = _mask_path(body, path)
+        return body
 
 
 def mask_headers(headers: dict[str, str], masked_names: frozenset[str]) -> dict[str, str]:
@@ -69,20 +168,208 @@ def mask_query(uri: str, masked_names: frozenset[str]) -> str:
     return f"{path}{_QUERY_PAIR.sub(replace, '?' + query)}{hash_sign}{fragment}"
 
 
+def typed_mask(value: str, kind: str, salt: str | None = None) -> str:
+    """WSO2's typed masks plus HASH; a value that does not fit its type is masked whole (fail closed)."""
+    if kind == "HASH":
+        if not salt:
+            raise MaskConfigError("HASH needs a salt")
+        return hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()
+    if kind == "IPV4":
+        octets = value.split(".")
+        if len(octets) == 4 and all(octet.isascii() and octet.isdigit() for octet in octets):
+            return f"{octets[0]}.{octets[1]}.***.{octets[3]}"
+    elif kind == "IPV6":
+        try:
+            segments = ipaddress.IPv6Address(value).exploded.split(":")
+        except ValueError:
+            return MASK
+        return ":".join(segments[:3] + ["****"] * 4 + segments[7:])
+    elif kind == "EMAIL":
+        local, at, domain = value.rpartition("@")
+        if at and local and domain:
+            return f"{MASK}@{domain}"
+    return MASK
+
+
 def mask_event(event: dict[str, Any], settings: MaskSettings) -> dict[str, Any]:
     """A masked copy of ``event``; the input is not modified."""
-    request = dict(event["request"])
-    request["headers"] = mask_headers(request.get("headers", {}), settings.request_headers)
+    masked = dict(event)
+    metadata = dict(event["metadata"]) if isinstance(event.get("metadata"), dict) else None
+    request = masked["request"] = _mask_side(event["request"], "request", settings, settings.request_headers,
+                                             settings.request_body, metadata)
     request["uri"] = mask_query(request["uri"], settings.query_parameters)
-    masked = {**event, "request": request}
     if event.get("response") is not None:
-        response = dict(event["response"])
-        response["headers"] = mask_headers(response.get("headers", {}), settings.response_headers)
-        masked["response"] = response
+        masked["response"] = _mask_side(event["response"], "response", settings, settings.response_headers,
+                                        settings.response_body, metadata)
+    if metadata is not None:
+        masked["metadata"] = _mask_urls(metadata, settings.query_parameters)
+    for name, kind in settings.typed_fields:
+        _apply_typed_mask(masked, name, kind, settings.hash_salt)
     return masked
 
 
-class _MaskFn(beam.DoFn):
+def _mask_side(
+    side: dict[str, Any],
+    name: str,
+    settings: MaskSettings,
+    header_names: frozenset[str],
+    body_masks: _BodyMasks,
+    metadata: dict[str, Any] | None,
+) -> dict[str, Any]:
+    part = dict(side)
+    headers = part.get("headers") or {}
+    if not settings.send_headers:
+        headers = {key: value for key, value in headers.items() if key.lower() in SAFE_HEADERS}
+    part["headers"] = mask_headers(headers, header_names)
+    if "body" not in part:
+        return part
+    capture_disabled = (settings.disable_capture_request_body if name == "request"
+                        else settings.disable_capture_response_body)
+    limit = settings.request_max_body_size_limit if name == "request" else settings.response_max_body_size_limit
+    if capture_disabled:
+        _drop_body(part)
+        return part
+    if part.get("transfer_encoding") == "base64":
+        _decode_json_body(part, settings.max_decompressed_bytes)
+    size = _body_size(part)
+    if size > limit:
+        _drop_body(part)
+        if metadata is not None:
+            metadata[f"{name}_body_dropped_bytes"] = size
+        return part
+    if body_masks and "transfer_encoding" not in part:
+        part["body"] = body_masks.apply(part["body"])
+    return part
+
+
+def _drop_body(part: dict[str, Any]) -> None:
+    part.pop("body", None)
+    part.pop("transfer_encoding", None)
+
+
+def _decode_json_body(part: dict[str, Any], max_decompressed_bytes: int) -> None:
+    """A base64 (optionally gzip) body that holds strict JSON becomes that JSON, so body masks reach it."""
+    try:
+        raw = base64.b64decode(part["body"], validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return
+    if raw[:2] == _GZIP_MAGIC:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            raw = inflater.decompress(raw, max_decompressed_bytes + 1)
+        except zlib.error:
+            return
+        if len(raw) > max_decompressed_bytes or not inflater.eof:
+            return  # too large (or truncated) to inspect: it stays base64, and the size limit applies to it
+    if raw[:1] not in (b"{", b"["):
+        return
+    try:
+        part["body"] = strict_json.loads(raw)
+    except DecodeError:
+        return
+    del part["transfer_encoding"]
+
+
+def _body_size(part: dict[str, Any]) -> int:
+    body = part["body"]
+    if part.get("transfer_encoding") == "base64" and isinstance(body, str):
+        return len(body) * 3 // 4 - body[-2:].count("=")
+    return len(orjson.dumps(body))
+
+
+def _mask_names(value: Any, hit) -> Any:
+    """``value`` with every field whose name ``hit``s replaced by the mask, at any depth; copy on write."""
+    if isinstance(value, dict):
+        copy = None
+        for key, child in value.items():
+            if hit(key):
+                new = MASK
+            elif isinstance(child, (dict, list)):
+                new = _mask_names(child, hit)
+            else:
+                continue
+            if new is not child:
+                if copy is None:
+                    copy = dict(value)
+                copy[key] = new
+        return value if copy is None else copy
+    if isinstance(value, list):
+        copy = None
+        for position, child in enumerate(value):
+            if isinstance(child, (dict, list)):
+                new = _mask_names(child, hit)
+                if new is not child:
+                    if copy is None:
+                        copy = list(value)
+                    copy[position] = new
+        return value if copy is None else copy
+    return value
+
+
+def _mask_path(value: Any, path: tuple[str, ...]) -> Any:
+    """``value`` with the field at the dotted ``path`` masked; arrays on the way apply to every element."""
+    if isinstance(value, list):
+        masked = [_mask_path(child, path) for child in value]
+        return value if all(new is old for new, old in zip(masked, value, strict=True)) else masked
+    if not isinstance(value, dict):
+        return value
+    copy = None
+    for key, child in value.items():
+        if key.lower() != path[0]:
+            continue
+        new = MASK if len(path) == 1 else _mask_path(child, path[1:])
+        if new is not child:
+            if copy is None:
+                copy = dict(value)
+            copy[key] = new
+    return value if copy is None else copy
+
+
+def _mask_urls(value: Any, masked_names: frozenset[str]) -> Any:
+    """Query masks in every string of ``metadata`` that carries a query (upstream URIs, destinations)."""
+    if isinstance(value, str):
+        return mask_query(value, masked_names) if "?" in value else value
+    if isinstance(value, dict):
+        return {key: _mask_urls(child, masked_names) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(child, masked_names) for child in value]
+    return value
+
+
+def _apply_typed_mask(event: dict[str, Any], name: str, kind: str, salt: str | None) -> None:
+    if name == "ip_address":
+        value = event["request"].get("ip_address")
+        if isinstance(value, str):
+            event["request"]["ip_address"] = typed_mask(value, kind, salt)
+    elif name in ("user_id", "company_id"):
+        if isinstance(event.get(name), str):
+            event[name] = typed_mask(event[name], kind, salt)
+    elif name == "user_agent":
+        for side in ("request", "response"):
+            headers = (event.get(side) or {}).get("headers") or {}
+            for key, value in headers.items():
+                if key.lower() == "user-agent" and value != MASK:
+                    headers[key] = typed_mask(value, kind, salt)
+        _apply_typed_mask(event, "metadata.user_agent", kind, salt)
+    elif name.startswith("metadata.") and isinstance(event.get("metadata"), dict):
+        parent = event["metadata"] = dict(event["metadata"])
+        *parents, leaf = name.split(".")[1:]
+        for key in parents:
+            if not isinstance(parent.get(key), dict):
+                return
+            parent[key] = dict(parent[key])
+            parent = parent[key]
+        value = parent.get(leaf)
+        if value is not None and not isinstance(value, (dict, list)):
+            parent[leaf] = typed_mask(str(value), kind, salt)
+        elif value is not None:
+            parent[leaf] = MASK
+
+
+class MaskEvent(beam.DoFn):
+    """Masks each event (SPEC §5); an exception while masking dead-letters the event (``mask_error``)
+    with only its transaction id as payload: it is never sent unmasked."""
+
     def __init__(self, settings: MaskSettings):
         self._settings = settings
         self._masked = Metrics.counter("gatewaystream", "events_masked")
@@ -91,7 +378,6 @@ class _MaskFn(beam.DoFn):
         try:
             event = mask_event(item.event, self._settings)
         except Exception as exc:
-            # Fail closed: the event is never sent unmasked, and its dead letter keeps only its id.
             yield event_failure("mask", "mask_error", exc, item.source, item.event)
             return
         self._masked.inc()
@@ -106,4 +392,4 @@ class MaskEvents(beam.PTransform):
         self._settings = settings
 
     def expand(self, events):
-        return events | beam.ParDo(_MaskFn(self._settings)).with_outputs(DEAD_LETTER_TAG, main="events")
+        return events | beam.ParDo(MaskEvent(self._settings)).with_outputs(DEAD_LETTER_TAG, main="events")

@@ -29,8 +29,8 @@ _NUMBER_TYPES = (int, float)
 _CONSUMER_HEADERS = ("x-consumer-custom-id", "x-consumer-username", "x-consumer-id")
 _ENTITY_NAMES = (("route_name", "route"), ("service_name", "service"), ("api_name", "api"))
 _LATENCY_PARTS = (("latency_kong_ms", "kong"), ("latency_proxy_ms", "proxy"), ("latency_receive_ms", "receive"))
-_METADATA_STRINGS = (("upstream_status", "upstream_status"), ("response_source", "source"),
-                     ("workspace", "workspace_name"))
+_METADATA_STRINGS = (("upstream_uri", "upstream_uri"), ("upstream_status", "upstream_status"),
+                     ("response_source", "source"), ("workspace", "workspace_name"))
 
 
 def looks_like(record: dict[str, Any]) -> bool:
