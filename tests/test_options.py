@@ -74,3 +74,48 @@ def test_pubsub_source_turns_streaming_on():
 
     _, options = parse_options(["--topic=projects/my-project/topics/t", "--dead_letter=d", "--output=o"])
     assert options.view_as(StandardOptions).streaming is True
+
+
+def test_example_config_sets_every_identity_and_masking_key():
+    args, _ = parse_options(["--config", str(ROOT / "config" / "example.yaml"), f"--input={SAMPLES}", "--output=o"])
+    assert (args.user_id_header, args.company_id_header, args.api_version) == ("X-Consumer-Custom-Id", "X-Org-Id",
+                                                                                "1.0")
+    assert args.authorization_company_id_field == ("company_id", "org_id")
+    assert args.request_body_masks == ("password", "ssn", "card.number")
+    assert args.field_masks == (("userIp", "IPV4"), ("userName", "EMAIL"), ("userAgent", "STRING"))
+    assert (args.disable_capture_request_body, args.send_headers) == (False, True)
+    assert args.request_max_body_size_limit == 100000
+
+
+def test_kong_plugin_deprecated_mask_names_and_booleans(tmp_path):
+    config = tmp_path / "kong.json"
+    config.write_text('{"request_masks": ["pin"], "response_masks": ["otp"], "disable_capture_response_body": true,'
+                      ' "send_headers": "no", "dead_letter": "/tmp/dl"}')
+    args, _ = parse_options(["--config", str(config), f"--input={SAMPLES}", "--output=/tmp/out"])
+    assert (args.request_body_masks, args.response_body_masks) == (("pin",), ("otp",))
+    assert (args.disable_capture_response_body, args.send_headers) == (True, False)
+
+
+@pytest.mark.parametrize(("config_text", "named"), [
+    ("field_masks: {userIp: IPV7}\n", "unknown mask type 'IPV7'"),
+    ("field_masks: {password: STRING}\n", "unknown field 'password'"),
+    ("field_masks: {userName: HASH}\n", "HASH needs a salt"),
+    ("send_headers: sometimes\n", "--send_headers"),
+    ("request_body_maskz: [a]\n", "unknown key 'request_body_maskz'"),
+])
+def test_bad_mask_configuration_is_a_one_line_startup_error(tmp_path, config_text, named):
+    config = tmp_path / "bad.yaml"
+    config.write_text(config_text)
+    result = run_cli("--config", str(config), *BASE)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], result.stderr
+
+
+def test_hash_salt_from_the_environment_is_never_shown(monkeypatch):
+    from pipeline.options import describe, mask_settings
+
+    monkeypatch.setenv("GATEWAYSTREAM_HASH_SALT", "pepper-from-env")
+    args, _ = parse_options([*BASE, "--field_masks=user_id=HASH"])
+    assert mask_settings(args).hash_salt == "pepper-from-env"
+    assert "pepper" not in repr(describe(args)) and "pepper" not in repr(mask_settings(args))
