@@ -54,6 +54,8 @@ FIELD_ALIASES = {
 _QUERY_PAIR = re.compile(r"([?&;])([^=&;#]*)(=?)([^&;#]*)")
 _GZIP_MAGIC = b"\x1f\x8b"
 _KEY_CACHE_LIMIT = 10_000
+_MASK_JSON = b'"' + MASK.encode() + b'"'
+_JSON_SCALAR = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null')
 
 
 class MaskConfigError(ValueError):
@@ -127,6 +129,12 @@ class _BodyMasks:
     def __init__(self, masks: tuple[str, ...]):
         self.names = frozenset(mask.lower() for mask in masks if "." not in mask)
         self.paths = tuple(tuple(part.lower() for part in mask.split(".")) for mask in masks if "." in mask)
+        # The text search below lower-cases bytes, which is exact for ASCII names only; it also needs names
+        # that orjson writes unescaped. Any other name makes every body take the tree walk.
+        self._key_tokens = tuple(b'"' + name.encode() + b'":' for name in sorted(self.names))
+        self._text_search = all(name.isascii() and '"' not in name and "\\" not in name
+                                for name in (*self.names, *(part for path in self.paths for part in path)))
+        self._path_last_tokens = tuple(b'"' + path[-1].encode() + b'":' for path in self.paths)
         self._hits: dict[str, bool] = {}  # key → masked?; keys repeat across events, lower() is not free
 
     def __bool__(self) -> bool:
@@ -140,12 +148,54 @@ class _BodyMasks:
             masked = self._hits[key] = key.lower() in self.names
         return masked
 
-    def apply(self, body: Any) -> Any:
+    def apply(self, body: Any, text: bytes | None = None) -> Any:
+        """``body`` masked (a copy where anything changed); ``text`` is ``orjson.dumps(body)`` if known."""
+        if not isinstance(body, (dict, list)):
+            return body
+        if not self._text_search:
+            body = _mask_names(body, self.hit) if self.names else body
+            for path in self.paths:
+                body = _mask_path(body, path)
+            return body
+        text = orjson.dumps(body) if text is None else text
+        lowered = text.lower()
         if self.names:
-            body = _mask_names(body, self.hit)
-        for path in self.paths:
-            body = _mask_path(body, path)
+            masked = self._mask_names_in_text(text, lowered)
+            if masked is None:
+                body = _mask_names(body, self.hit)
+            elif masked is not text:
+                body = orjson.loads(masked)
+                lowered = masked.lower()
+        for path, last_token in zip(self.paths, self._path_last_tokens, strict=True):
+            if last_token in lowered:  # a path whose last name is nowhere in the body cannot match
+                body = _mask_path(body, path)
         return body
+
+    def _mask_names_in_text(self, text: bytes, lowered: bytes) -> bytes | None:
+        """``text`` (orjson's serialization of a body) with every masked name's value replaced, or ``text``
+        itself when nothing matched. orjson writes every key as ``"name":`` with nothing escaped in an ASCII
+        name, and a ``"`` inside a string is always ``\\"``, so ``"name":`` in the lower-cased text is that
+        key (or, at worst, the tail of a key holding an escaped quote: masked too, which errs on the safe
+        side). One C-speed pass instead of a Python walk over every key. None means "walk the tree
+        instead": a masked value is an object or an array."""
+        value_starts = []
+        for token in self._key_tokens:
+            start = lowered.find(token)
+            while start != -1:
+                value_starts.append(start + len(token))
+                start = lowered.find(token, start + len(token))
+        if not value_starts:
+            return text
+        value_starts.sort()
+        parts, copied_up_to = [], 0
+        for value_start in value_starts:
+            scalar = _JSON_SCALAR.match(text, value_start)
+            if scalar is None:
+                return None
+            parts += (text[copied_up_to:value_start], _MASK_JSON)
+            copied_up_to = scalar.end()
+        parts.append(text[copied_up_to:])
+        return b"".join(parts)
 
 
 def mask_headers(headers: dict[str, str], masked_names: frozenset[str]) -> dict[str, str]:
@@ -231,14 +281,16 @@ def _mask_side(
         return part
     if part.get("transfer_encoding") == "base64":
         _decode_json_body(part, settings.max_decompressed_bytes)
-    size = _body_size(part)
+    encoded = part.get("transfer_encoding") == "base64"
+    text = None if encoded else orjson.dumps(part["body"])  # serialized once: for the size and the masks
+    size = _base64_size(part["body"]) if encoded else len(text)
     if size > limit:
         _drop_body(part)
         if metadata is not None:
             metadata[f"{name}_body_dropped_bytes"] = size
         return part
-    if body_masks and "transfer_encoding" not in part:
-        part["body"] = body_masks.apply(part["body"])
+    if body_masks and not encoded:
+        part["body"] = body_masks.apply(part["body"], text)
     return part
 
 
@@ -270,11 +322,11 @@ def _decode_json_body(part: dict[str, Any], max_decompressed_bytes: int) -> None
     del part["transfer_encoding"]
 
 
-def _body_size(part: dict[str, Any]) -> int:
-    body = part["body"]
-    if part.get("transfer_encoding") == "base64" and isinstance(body, str):
-        return len(body) * 3 // 4 - body[-2:].count("=")
-    return len(orjson.dumps(body))
+def _base64_size(body: Any) -> int:
+    """Decoded bytes of a base64 body (what the gateway saw), without decoding it."""
+    if not isinstance(body, str):
+        return len(orjson.dumps(body))
+    return len(body) * 3 // 4 - body[-2:].count("=")
 
 
 def _mask_names(value: Any, hit) -> Any:
