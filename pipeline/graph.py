@@ -7,6 +7,7 @@ import argparse
 import apache_beam as beam
 
 from pipeline.options import application_id, identity_settings, mask_settings
+from transforms.archive import ArchiveEvents
 from transforms.batching import BatchEvents
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
 from transforms.decode import DecodeRecords, DecodeSettings
@@ -45,6 +46,11 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
         destination(args), args.batch_size, args.max_batch_delay_secs, args.shards
     )
     delivered = batched["batches"] | "Deliver" >> deliver(args)
+    archived = (
+        [masked.events | "Archive" >> ArchiveEvents(args.archive, args.archive_window_secs,
+                                                     args.allowed_lateness_secs, args.shards)]
+        if args.archive else []
+    )
 
     (
         (
@@ -53,6 +59,7 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
             masked[DEAD_LETTER_TAG],
             batched[DEAD_LETTER_TAG],
             delivered[DEAD_LETTER_TAG],
+            *(archive[DEAD_LETTER_TAG] for archive in archived),
         )
         | "AllDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters" >> WriteDeadLetters(args.dead_letter)

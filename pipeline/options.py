@@ -138,6 +138,16 @@ class GatewayStreamOptions(PipelineOptions):
                               help="write each batch as a JSON array file into this directory instead of sending "
                               "(dry runs)")
 
+        archive = parser.add_argument_group("archive (Parquet copies of the masked events, for a data lake)")
+        archive.add_argument("--archive", default=None,
+                             help="directory (local, gs://, s3://) for Parquet files partitioned "
+                             "dt=YYYY-MM-DD/hour=HH/; off when unset")
+        archive.add_argument("--archive_window_secs", type=int, default=300,
+                             help="event-time window of one set of archive files")
+        archive.add_argument("--allowed_lateness_secs", type=int, default=600,
+                             help="events later than the watermark by up to this much go to a late file of "
+                             "their window; later ones to a late file of their hour (never dropped)")
+
         dead = parser.add_argument_group("dead letters")
         dead.add_argument("--dead_letter", default=None,
                           help="directory (local, gs://, s3://) for dead-letter Avro files; required")
@@ -230,7 +240,8 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     for name, minimum in (("batch_size", 1), ("shards", 1), ("max_record_bytes", 1), ("max_decompressed_bytes", 1),
                           ("max_json_depth", 2), ("max_elements_per_record", 1), ("connect_timeout", 1),
                           ("send_timeout", 1), ("request_max_body_size_limit", 0),
-                          ("response_max_body_size_limit", 0)):
+                          ("response_max_body_size_limit", 0), ("archive_window_secs", 1),
+                          ("allowed_lateness_secs", 0)):
         if getattr(args, name) < minimum:
             parser.error(f"--{name} must be at least {minimum} (got {getattr(args, name)})")
     if args.max_batch_delay_secs <= 0:

@@ -21,7 +21,7 @@ import schemas
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 DEAD_LETTER_TAG = "dead_letters"  # the tagged output every stage sends its dead letters to
-STAGES = ("read", "decode", "identify", "mask", "batch", "deliver")
+STAGES = ("read", "decode", "identify", "mask", "batch", "deliver", "archive")
 DEAD_LETTER_FILE_PREFIX = "dead-letters-"
 
 _log = logging.getLogger(__name__)
