@@ -72,3 +72,57 @@ def test_kong_records_through_pubsub_arrive_exactly(pubsub_emulator, collector, 
     assert (letter["stage"], letter["reason"], letter["payload"]) == ("decode", "invalid_json", messages[4])
     assert letter["source"].startswith(f"pubsub:{subscription}#id=")
     assert APPLICATION_ID not in (tmp_path / "pipeline.log").read_text()
+
+
+def test_streaming_archive_from_pubsub_windows_fresh_events_and_keeps_old_ones(pubsub_emulator, collector, tmp_path):
+    """Fresh events land in their event-time window's file once the watermark passes it; events hours old (a
+    replay through Pub/Sub) are far beyond the allowed lateness and land in late files: none is dropped."""
+    import glob
+    import time as clock
+
+    import pyarrow.parquet as pq
+
+    from transforms.event import format_epoch_ms
+
+    suffix = uuid.uuid4().hex[:8]
+    topic, subscription = create_topic_and_subscription(pubsub_emulator, f"arch-{suffix}", f"gs-arch-{suffix}")
+    lake = tmp_path / "lake"
+    pipeline = start_pipeline(
+        ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector.url}",
+         f"--dead_letter={tmp_path / 'dl'}", "--max_batch_delay_secs=1", f"--archive={lake}",
+         "--archive_window_secs=2", "--allowed_lateness_secs=0"],
+        tmp_path,
+        {"PUBSUB_EMULATOR_HOST": pubsub_emulator, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID},
+    )
+
+    def fresh(tag: str) -> bytes:
+        now = format_epoch_ms(int(clock.time() * 1000))
+        return orjson.dumps({"transaction_id": f"fresh-{tag}-{suffix}",
+                             "request": {"time": now, "uri": "https://api.acme.io/x", "verb": "GET", "headers": {}},
+                             "response": {"time": now, "status": 200, "headers": {}}})
+
+    def archived() -> dict[str, str]:
+        rows = {}
+        for path in glob.glob(str(lake / "**" / "*.parquet"), recursive=True):
+            for row in pq.read_table(path).to_pylist():
+                rows[row["transaction_id"]] = path
+        return rows
+
+    old = [orjson.dumps(KONG_05), orjson.dumps(KONG_39)]
+    expected = {transaction_id_for(old[0], 0), "8bd6c7b1f0e94f1c9c9d1b6f2a3e4d5c", f"fresh-1-{suffix}"}
+    try:
+        publish(pubsub_emulator, topic, [*old, fresh("1")])
+        for round_number in range(2, 60):  # later traffic moves the watermark past the first window
+            if expected <= archived().keys() or not pipeline.running():
+                break
+            clock.sleep(3)
+            publish(pubsub_emulator, topic, [fresh(str(round_number))])
+        assert pipeline.running(), pipeline.log_tail()
+        rows = archived()
+    finally:
+        pipeline.stop()
+    assert f"fresh-1-{suffix}" in rows and "/part-" in rows[f"fresh-1-{suffix}"]
+    assert "-late-" not in rows[f"fresh-1-{suffix}"]
+    old_ids = [transaction_id_for(old[0], 0), "8bd6c7b1f0e94f1c9c9d1b6f2a3e4d5c"]
+    assert all(identifier in rows and "/dt=2026-11-25/hour=09/" in rows[identifier]
+               and "-late-" in rows[identifier] for identifier in old_ids), rows
