@@ -13,7 +13,7 @@ from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
 from transforms.decode import DecodeRecords, DecodeSettings
 from transforms.identity import IdentifyUsers
 from transforms.masking import MaskEvents
-from transforms.sink import DeliverBatches, WriteBatchFiles, WriteToAnalyticsApi
+from transforms.sink import DeliverBatches, RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
 from transforms.sources import ReadFileRecords, ReadPubSubRecords
 
 
@@ -26,7 +26,8 @@ def read_records(args: argparse.Namespace) -> beam.PTransform:
 def deliver(args: argparse.Namespace) -> DeliverBatches:
     if args.output:
         return WriteBatchFiles(args.output)
-    return WriteToAnalyticsApi(args.api_endpoint, application_id(args), args.connect_timeout, args.send_timeout)
+    return WriteToAnalyticsApi(args.api_endpoint, application_id(args), args.connect_timeout, args.send_timeout,
+                               RetryPolicy(max_retry_secs=args.max_retry_secs))
 
 
 def destination(args: argparse.Namespace) -> str:

@@ -134,6 +134,10 @@ class GatewayStreamOptions(PipelineOptions):
         delivery.add_argument("--connect_timeout", type=int, default=1000, help="HTTP connect timeout, ms")
         delivery.add_argument("--send_timeout", type=int, default=2000,
                               help="HTTP timeout waiting for the collector's answer, ms")
+        delivery.add_argument("--max_retry_secs", type=float, default=300.0,
+                              help="retry a batch (connection errors, timeouts, 408, 429, 5xx) with exponential "
+                              "backoff and full jitter, honouring Retry-After, for at most this long; then its "
+                              "events are dead letters. 413 splits the batch; other 4xx are not retried")
         delivery.add_argument("--output", default=None,
                               help="write each batch as a JSON array file into this directory instead of sending "
                               "(dry runs)")
@@ -240,7 +244,7 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     for name, minimum in (("batch_size", 1), ("shards", 1), ("max_record_bytes", 1), ("max_decompressed_bytes", 1),
                           ("max_json_depth", 2), ("max_elements_per_record", 1), ("connect_timeout", 1),
                           ("send_timeout", 1), ("request_max_body_size_limit", 0),
-                          ("response_max_body_size_limit", 0), ("archive_window_secs", 1),
+                          ("response_max_body_size_limit", 0), ("archive_window_secs", 1), ("max_retry_secs", 0),
                           ("allowed_lateness_secs", 0)):
         if getattr(args, name) < minimum:
             parser.error(f"--{name} must be at least {minimum} (got {getattr(args, name)})")

@@ -136,7 +136,7 @@ def test_archive_failure_dead_letters_without_stopping_delivery(tmp_path):
 
 def test_delivery_outage_does_not_stop_archiving(tmp_path):
     unreachable = f"http://127.0.0.1:{free_port()}"
-    result = run_cli("--input=samples/kong-3.x.jsonl", f"--api_endpoint={unreachable}",
+    result = run_cli("--input=samples/kong-3.x.jsonl", f"--api_endpoint={unreachable}", "--max_retry_secs=1",
                      f"--dead_letter={tmp_path / 'dl'}", f"--archive={tmp_path / 'lake'}")
     assert result.returncode == 0, result.stderr[-2000:]
     letters = dead_letters_in(tmp_path / "dl")

@@ -122,7 +122,7 @@ def test_secrets_stay_out_of_logs_and_deliver_stage_dead_letters(tmp_path):
     config.write_text("request_header_masks: [X-Internal-Token]\nrequest_query_masks: [session]\n"
                       "request_masks: [password, ssn, card.number]\nresponse_masks: [refresh_token]\n")
     unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens: every batch fails to deliver
-    result = run_cli(f"--input={tmp_path / 'in.jsonl'}", f"--api_endpoint={unreachable}",
+    result = run_cli(f"--input={tmp_path / 'in.jsonl'}", f"--api_endpoint={unreachable}", "--max_retry_secs=1",
                      f"--dead_letter={tmp_path / 'dl'}", f"--config={config}")
     assert result.returncode == 0, result.stderr[-2000:]
     letters = dead_letters_in(tmp_path / "dl")

@@ -17,7 +17,7 @@ from transforms.batching import BatchEvents
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
 from transforms.decode import DecodeRecords, DecodeSettings
 from transforms.records import RawRecord, SourcedEvent
-from transforms.sink import WriteBatchFiles, WriteToAnalyticsApi
+from transforms.sink import RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
 
 
 def kong_event(n):
@@ -94,10 +94,12 @@ def test_connection_refused_is_a_dead_letter_not_a_crash(tmp_path):
     dead_endpoint = f"http://127.0.0.1:{free_port()}"
     with BeamTestPipeline() as p:
         batched = p | beam.Create(decoded_events(2)) | BatchEvents(dead_endpoint, 10, 60, 1)
-        delivered = batched["batches"] | WriteToAnalyticsApi(dead_endpoint, "app")
+        delivered = batched["batches"] | WriteToAnalyticsApi(dead_endpoint, "app",
+                                                             retry=RetryPolicy(max_retry_secs=1.5))
         _ = delivered[DEAD_LETTER_TAG] | WriteDeadLetters(str(tmp_path))
     letters = [letter for path in glob.glob(str(tmp_path / "*.avro")) for letter in read_dead_letter_file(path)]
     assert [letter["reason"] for letter in letters] == ["connection_error", "connection_error"]
+    assert all(letter["attempts"] > 1 for letter in letters)  # retried until max_retry_secs, then dead letters
 
 
 def test_sourced_event_survives_pickling():

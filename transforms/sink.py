@@ -3,15 +3,23 @@
 A sink is a class with ``open``/``send``/``close`` (``BatchSink``); ``DeliverBatches`` runs any sink, so a new
 target is a new class, not a branch. ``WriteToAnalyticsApi`` POSTs gzip JSON to a Moesif-compatible
 collector; ``WriteBatchFiles`` writes each batch as a JSON array file (dry runs, ``--output``).
-Still to come (issue 5): retries with backoff and jitter, Retry-After, 413 splitting.
+
+Retries (SPEC §7) happen inside ``AnalyticsApiSink.send``: connection errors, timeouts, 408, 429 and 5xx are
+retried with exponential backoff and full jitter (``RetryPolicy``), waiting at least what ``Retry-After``
+asks, until ``max_retry_secs`` would be passed; other answers are final. While a batch is being retried its
+bundle does not finish, so the runner holds the events behind it in its own state (backpressure) rather than
+in a queue of ours. A 413 makes ``DeliverBatches`` split the batch in halves and send each.
 """
 from __future__ import annotations
 
+import email.utils
 import gzip
 import hashlib
 import logging
+import random
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -34,6 +42,35 @@ class DeliveryResult(NamedTuple):
     detail: str = ""
     http_status: int | None = None
     attempts: int = 1
+
+
+RETRYABLE_STATUSES = frozenset({408, 429, *range(500, 600)})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, initial * 2**(n-1))) s."""
+
+    max_retry_secs: float = 300.0
+    initial_backoff_secs: float = 0.5
+    max_backoff_secs: float = 30.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.max_backoff_secs, self.initial_backoff_secs * 2 ** (attempt - 1)))
+
+
+def retry_after_secs(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
 
 
 class BatchSink(ABC):
@@ -62,11 +99,14 @@ def redact_secret(secret: str) -> str:
 class AnalyticsApiSink(BatchSink):
     """gzip JSON ``POST {api_endpoint}/v1/events/batch`` with ``X-Moesif-Application-Id``; 2xx is success."""
 
-    def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int, send_timeout_ms: int):
+    def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int, send_timeout_ms: int,
+                 retry: RetryPolicy = RetryPolicy()):
         self._url = api_endpoint.rstrip("/") + BATCH_PATH
         self._application_id = application_id
         self._timeout = urllib3.Timeout(connect=connect_timeout_ms / 1000, read=send_timeout_ms / 1000)
+        self._retry = retry
         self._pool: urllib3.PoolManager | None = None
+        self._random = random.Random()
 
     def describe(self) -> str:
         return f"{self._url} (application id {redact_secret(self._application_id)})"
@@ -78,6 +118,26 @@ class AnalyticsApiSink(BatchSink):
 
     def send(self, body: bytes, count: int) -> DeliveryResult:
         assert self._pool is not None, "open() was not called"
+        compressed = gzip.compress(body, 5)
+        started = time.monotonic()
+        deadline = started + self._retry.max_retry_secs
+        attempt = 0
+        while True:
+            attempt += 1
+            result, retry_after = self._post(compressed)
+            if result.ok or not _retryable(result):
+                return result._replace(attempts=attempt)
+            wait = self._retry.backoff(attempt, self._random)
+            if retry_after is not None:
+                wait = max(wait, retry_after)
+            if time.monotonic() + wait > deadline:
+                detail = (f"gave up after {attempt} attempts in {time.monotonic() - started:.1f} s "
+                          f"(max_retry_secs {self._retry.max_retry_secs:g}); last: {result.detail}")
+                return result._replace(attempts=attempt, detail=detail[:RESPONSE_EXCERPT_BYTES])
+            _log.info("batch of %d events: %s, retry %d in %.2f s", count, result.reason, attempt, wait)
+            time.sleep(wait)
+
+    def _post(self, compressed: bytes) -> tuple[DeliveryResult, float | None]:
         headers = {
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
@@ -85,21 +145,28 @@ class AnalyticsApiSink(BatchSink):
             "User-Agent": "gatewaystream/0.1",
         }
         try:
-            response = self._pool.request("POST", self._url, body=gzip.compress(body, 5), headers=headers)
+            response = self._pool.request("POST", self._url, body=compressed, headers=headers)
         except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError in urllib3 2.x
-            return DeliveryResult(False, "connection_error", f"{type(exc).__name__}: {exc}"[:500])
+            return DeliveryResult(False, "connection_error", f"{type(exc).__name__}: {exc}"[:500]), None
         except urllib3.exceptions.TimeoutError as exc:
-            return DeliveryResult(False, "timeout", f"{type(exc).__name__}: {exc}"[:500])
+            return DeliveryResult(False, "timeout", f"{type(exc).__name__}: {exc}"[:500]), None
         except urllib3.exceptions.HTTPError as exc:
-            return DeliveryResult(False, "connection_error", f"{type(exc).__name__}: {exc}"[:500])
+            return DeliveryResult(False, "connection_error", f"{type(exc).__name__}: {exc}"[:500]), None
         if 200 <= response.status < 300:
-            return DeliveryResult(True, http_status=response.status)
+            return DeliveryResult(True, http_status=response.status), None
         excerpt = response.data[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace")
-        return DeliveryResult(False, f"http_{response.status}", excerpt, http_status=response.status)
+        return (DeliveryResult(False, f"http_{response.status}", excerpt, http_status=response.status),
+                retry_after_secs(response.headers.get("Retry-After")))
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.clear()
+
+
+def _retryable(result: DeliveryResult) -> bool:
+    if result.http_status is None:
+        return result.reason in ("connection_error", "timeout")
+    return result.http_status in RETRYABLE_STATUSES
 
 
 class DirectorySink(BatchSink):
@@ -133,6 +200,8 @@ class _DeliverFn(beam.DoFn):
         self._events = Metrics.counter("gatewaystream", "events_sent")
         self._bytes = Metrics.counter("gatewaystream", "bytes_sent")
         self._failed_batches = Metrics.counter("gatewaystream", "batches_failed")
+        self._retries = Metrics.counter("gatewaystream", "delivery_retries")
+        self._splits = Metrics.counter("gatewaystream", "batches_split_on_413")
         self._batch_size = Metrics.distribution("gatewaystream", "batch_size")
         self._latency = Metrics.distribution("gatewaystream", "batch_latency_ms")
 
@@ -142,16 +211,26 @@ class _DeliverFn(beam.DoFn):
 
     def process(self, keyed_batch):
         _, items = keyed_batch
-        items: list[SerializedEvent] = list(items)
+        yield from self._deliver(list(items))
+
+    def _deliver(self, items: list[SerializedEvent]):
         body = b"[" + b",".join(item.json for item in items) + b"]"
         started = time.monotonic()
         result = self._sink.send(body, len(items))
         self._latency.update(int((time.monotonic() - started) * 1000))
+        if result.attempts > 1:
+            self._retries.inc(result.attempts - 1)
         if result.ok:
             self._batches.inc()
             self._events.inc(len(items))
             self._bytes.inc(len(body))
             self._batch_size.update(len(items))
+            return
+        if result.http_status == 413 and len(items) > 1:  # too large for the collector: halve and resend
+            self._splits.inc()
+            half = len(items) // 2
+            yield from self._deliver(items[:half])
+            yield from self._deliver(items[half:])
             return
         self._failed_batches.inc()
         _log.warning("batch of %d events failed: %s %s", len(items), result.reason, result.detail[:200])
@@ -181,8 +260,8 @@ class WriteToAnalyticsApi(DeliverBatches):
     """Delivers to a Moesif-compatible collection API (SPEC §7)."""
 
     def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int = 1000,
-                 send_timeout_ms: int = 2000):
-        super().__init__(AnalyticsApiSink(api_endpoint, application_id, connect_timeout_ms, send_timeout_ms))
+                 send_timeout_ms: int = 2000, retry: RetryPolicy = RetryPolicy()):
+        super().__init__(AnalyticsApiSink(api_endpoint, application_id, connect_timeout_ms, send_timeout_ms, retry))
 
 
 class WriteBatchFiles(DeliverBatches):

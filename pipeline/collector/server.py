@@ -4,17 +4,21 @@ Answers as the Moesif collection API does: 201 for a stored batch, 400 with a re
 one (not JSON, not an array, or an event that breaks SPEC §2 / ``schemas/api_event.avsc``), 401 without
 an application id (or with the wrong one, when the collector is given one), 413 past 50 MB.
 ``GET /v1/stats`` returns the counts tests and ``run_local.sh`` wait on; ``GET /health`` answers 200.
+Fault modes for tests (``pipeline/collector/faults.py``): ``collector.faults`` or ``POST /admin/faults``.
 """
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 
+from pipeline.collector.faults import FaultPlan
 from pipeline.collector.store import EventStore
 from transforms.event import validate_event
 
@@ -44,11 +48,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, {"error": "not found"})
 
     def do_POST(self) -> None:
+        if self.path.rstrip("/") == "/v1/events/batch":
+            fault = self.server.faults.next_fault()
+            if fault is not None and fault.kind == "close":  # mid-request: the body is never read
+                self.server.count_request("closed")
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+        else:
+            fault = None
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/admin/faults"):
+            self._configure_faults(body)
+            return
         if self.path.rstrip("/") != "/v1/events/batch":
             self._reply(404, {"error": "not found"})
             return
+        if fault is not None and fault.kind == "status":
+            self.server.count_request(fault.status)
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            self._reply(fault.status, {"error": "injected fault"}, extra)
+            return
+        if fault is not None and fault.kind == "stall":
+            time.sleep(fault.stall_secs)
         try:
             events = self._accept(body)
         except _BatchRejected as rejected:
@@ -98,11 +121,25 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BatchRejected(413, f"batch inflates past {MAX_BATCH_BYTES} bytes")
         return inflated
 
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+    def _configure_faults(self, body: bytes) -> None:
+        """``POST /admin/faults`` with FaultPlan.configure's fields as JSON; ``/admin/faults/clear`` resets."""
+        try:
+            if self.path.rstrip("/").endswith("/clear"):
+                self.server.faults.clear()
+            else:
+                self.server.faults.configure(**orjson.loads(body or b"{}"))
+        except (TypeError, orjson.JSONDecodeError) as exc:
+            self._reply(400, {"error": str(exc)})
+            return
+        self._reply(200, {"status": "ok"})
+
+    def _reply(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = orjson.dumps(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -114,10 +151,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.store = store
         self.application_id = application_id
+        self.faults = FaultPlan()
         self._counts_lock = threading.Lock()
-        self._requests_by_status: dict[int, int] = {}
+        self._requests_by_status: dict[int | str, int] = {}
 
-    def count_request(self, status: int) -> None:
+    def count_request(self, status: int | str) -> None:
         with self._counts_lock:
             self._requests_by_status[status] = self._requests_by_status.get(status, 0) + 1
 
@@ -133,7 +171,12 @@ class Collector:
     def __init__(self, db_path: str, host: str = "127.0.0.1", port: int = 0, application_id: str | None = None):
         self.store = EventStore(db_path)
         self._server = _Server((host, port), self.store, application_id)
+        self.faults = self._server.faults
         self._thread: threading.Thread | None = None
+
+    def request_counts(self) -> dict[str, Any]:
+        """Requests answered so far, in total and by status (``closed`` for dropped connections)."""
+        return self._server.request_counts()
 
     @property
     def url(self) -> str:
