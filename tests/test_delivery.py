@@ -1,0 +1,118 @@
+"""Delivery under real faults of the real local collector (SPEC §7): retries, Retry-After, final 4xx, 413
+splits, giving up after max_retry_secs, and end to end with thousands of events through a failing collector."""
+import glob
+import random
+import threading
+import time
+
+import apache_beam as beam
+import orjson
+
+from pipeline.local_services import dead_letters_in, wait_for
+from pipeline.sample_traffic import GENERATIONS, kong_record
+from tests.conftest import run_cli
+from tests.test_transforms import BeamTestPipeline, decoded_events
+from transforms.batching import BatchEvents
+from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
+from transforms.event import serialize
+from transforms.sink import AnalyticsApiSink, RetryPolicy, WriteToAnalyticsApi, retry_after_secs
+
+
+def open_sink(collector, max_retry_secs: float = 30) -> AnalyticsApiSink:
+    sink = AnalyticsApiSink(collector.url, "app", 1000, 2000, RetryPolicy(max_retry_secs, initial_backoff_secs=0.05))
+    sink.open()
+    return sink
+
+
+def batch_body(count: int = 3) -> bytes:
+    return b"[" + b",".join(serialize(item.event) for item in decoded_events(count)) + b"]"
+
+
+def test_5xx_and_dropped_connections_are_retried_until_delivered(collector):
+    collector.faults.configure(fail_next=3, status=503)
+    collector.faults.configure(close_next=2)
+    result = open_sink(collector).send(batch_body(), 3)
+    assert (result.ok, result.attempts) == (True, 6)
+    assert collector.request_counts()["requests_by_status"] == {"503": 3, "closed": 2, "201": 1}
+    assert collector.store.counts()["events"] == 3
+
+
+def test_retry_after_is_honoured(collector):
+    collector.faults.configure(fail_next=1, status=429, retry_after="2")
+    started = time.monotonic()
+    result = open_sink(collector).send(batch_body(), 3)
+    assert (result.ok, result.attempts) == (True, 2)
+    assert time.monotonic() - started >= 2  # the backoff alone would have waited ~0.05 s
+    assert retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0 and retry_after_secs("soon") is None
+
+
+def test_other_4xx_are_final_and_not_retried(collector):
+    collector.faults.configure(fail_next=1, status=400)
+    result = open_sink(collector).send(batch_body(), 3)
+    assert (result.ok, result.attempts, result.http_status, result.reason) == (False, 1, 400, "http_400")
+    assert collector.request_counts()["requests"] == 1
+
+
+def test_giving_up_after_max_retry_secs_makes_dead_letters_with_attempts(collector, tmp_path):
+    collector.faults.configure(failure_rate=1.0, failure_status=500)
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create(decoded_events(4)) | BatchEvents(collector.url, 10, 60, 1)
+        delivered = batched["batches"] | WriteToAnalyticsApi(collector.url, "app", retry=RetryPolicy(1.0, 0.05))
+        _ = delivered[DEAD_LETTER_TAG] | WriteDeadLetters(str(tmp_path))
+    letters = [letter for path in glob.glob(str(tmp_path / "*.avro")) for letter in read_dead_letter_file(path)]
+    assert len(letters) == 4
+    assert {(letter["reason"], letter["http_status"]) for letter in letters} == {("http_500", 500)}
+    assert all(letter["attempts"] == collector.request_counts()["requests"] > 2 for letter in letters)
+    assert all("gave up after" in letter["detail"] for letter in letters)
+
+
+def test_413_splits_the_batch_in_halves(collector):
+    collector.faults.configure(fail_next=1, status=413)
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create(decoded_events(10)) | BatchEvents(collector.url, 10, 60, 1)
+        _ = batched["batches"] | WriteToAnalyticsApi(collector.url, "app")
+    assert collector.request_counts()["requests_by_status"] == {"413": 1, "201": 2}
+    assert collector.store.counts() == {"events": 10, "distinct_transaction_ids": 10}
+
+
+def write_kong_records(path, count: int) -> None:
+    rng = random.Random(11)
+    path.write_bytes(b"\n".join(orjson.dumps(kong_record(GENERATIONS[n % len(GENERATIONS)], n, rng))
+                                for n in range(count)) + b"\n")
+
+
+def test_10000_events_through_a_failing_collector_all_arrive(collector, tmp_path):
+    """30 % of requests fail at random (500/503), 10 % of connections are dropped, and the collector is down
+    for 20 s in the middle: every event arrives, none is dead-lettered."""
+    write_kong_records(tmp_path / "traffic.jsonl", 10_000)
+    collector.faults.configure(failure_rate=0.3, failure_status=503, close_rate=0.1)
+    went_down = threading.Event()
+
+    def go_down_in_the_middle():
+        wait_for(lambda: collector.store.counts()["events"] >= 3000, timeout=600, what="3000 events")
+        collector.faults.configure(down_for_secs=20)
+        went_down.set()
+
+    threading.Thread(target=go_down_in_the_middle, daemon=True).start()
+    result = run_cli(f"--input={tmp_path / 'traffic.jsonl'}", f"--api_endpoint={collector.url}",
+                     f"--dead_letter={tmp_path / 'dl'}", "--batch_size=100", "--max_retry_secs=120", timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert went_down.is_set()
+    assert dead_letters_in(tmp_path / "dl") == []
+    counts = collector.store.counts()
+    assert counts["distinct_transaction_ids"] == 10_000 and counts["events"] == 10_000
+    by_status = collector.request_counts()["requests_by_status"]
+    assert by_status["503"] > 10 and by_status["closed"] > 10  # the faults really happened
+
+
+def test_a_collector_answering_400_dead_letters_every_event(collector, tmp_path):
+    write_kong_records(tmp_path / "traffic.jsonl", 500)
+    collector.faults.configure(failure_rate=1.0, failure_status=400)
+    result = run_cli(f"--input={tmp_path / 'traffic.jsonl'}", f"--api_endpoint={collector.url}",
+                     f"--dead_letter={tmp_path / 'dl'}", "--batch_size=50")
+    assert result.returncode == 0, result.stderr[-2000:]
+    letters = dead_letters_in(tmp_path / "dl")
+    assert collector.store.counts()["events"] == 0
+    assert len(letters) == 500 and len({orjson.loads(letter["payload"])["transaction_id"] for letter in letters}) == 500
+    assert {(letter["stage"], letter["http_status"], letter["attempts"]) for letter in letters} == {("deliver", 400, 1)}
+    assert collector.request_counts()["requests_by_status"] == {"400": 10}
