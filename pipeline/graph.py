@@ -44,7 +44,8 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     identified = decoded.events | "Identify" >> IdentifyUsers(identity_settings(args))
     masked = identified.events | "Mask" >> MaskEvents(mask_settings(args))
     batched = masked.events | "Batch" >> BatchEvents(
-        destination(args), args.batch_size, args.max_batch_delay_secs, args.shards
+        destination(args), args.batch_size, args.max_batch_delay_secs, args.shards,
+        batch_max_bytes=args.batch_max_bytes,
     )
     delivered = batched["batches"] | "Deliver" >> deliver(args)
     archived = (

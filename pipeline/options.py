@@ -116,6 +116,9 @@ class GatewayStreamOptions(PipelineOptions):
 
         batching = parser.add_argument_group("batching")
         batching.add_argument("--batch_size", type=int, default=200, help="events per batch at most")
+        batching.add_argument("--batch_max_bytes", type=int, default=1024 * 1024,
+                              help="serialized JSON bytes per batch at most; an event larger than this alone is a "
+                              "dead letter (event_too_large)")
         batching.add_argument("--max_batch_delay_secs", type=float, default=2.0,
                               help="a batch is sent at most this long after its first event")
         batching.add_argument("--shards", type=int, default=1,
@@ -241,7 +244,8 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
                 check(getattr(args, name))
             except ValueError as exc:
                 parser.error(f"--{name}: {exc}")
-    for name, minimum in (("batch_size", 1), ("shards", 1), ("max_record_bytes", 1), ("max_decompressed_bytes", 1),
+    for name, minimum in (("batch_size", 1), ("batch_max_bytes", 1024), ("shards", 1), ("max_record_bytes", 1),
+                          ("max_decompressed_bytes", 1),
                           ("max_json_depth", 2), ("max_elements_per_record", 1), ("connect_timeout", 1),
                           ("send_timeout", 1), ("request_max_body_size_limit", 0),
                           ("response_max_body_size_limit", 0), ("archive_window_secs", 1), ("max_retry_secs", 0),

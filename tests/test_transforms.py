@@ -107,3 +107,35 @@ def test_sourced_event_survives_pickling():
 
     item = SourcedEvent("s", {"a": 1})
     assert pickle.loads(pickle.dumps(item)) == item
+
+
+def test_batches_close_on_serialized_bytes_with_exact_boundaries(tmp_path):
+    from transforms.batching import split_by_bytes
+    from transforms.records import SerializedEvent
+
+    items = [SerializedEvent(f"s#{n}", b'{"n":"' + b"x" * size + b'"}') for n, size in enumerate([10, 20, 30, 5, 50])]
+    assert [len(item.json) for item in items] == [18, 28, 38, 13, 58]
+    limit = 2 + 18 + 1 + 28 + 1 + 38  # "[a,b,c]": exactly the first three
+    runs = split_by_bytes(items, limit)
+    assert [[item.source for item in run] for run in runs] == [["s#0", "s#1", "s#2"], ["s#3", "s#4"]]
+    assert [[item.source for item in run] for run in split_by_bytes(items, limit - 1)] == [
+        ["s#0", "s#1"], ["s#2", "s#3"], ["s#4"]]
+    events = decoded_events(6)
+    one = len(orjson.dumps(events[0].event))
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create(events) | BatchEvents("dest", 100, 60, 1, batch_max_bytes=2 + 2 * one + 1 + 5)
+        _ = batched["batches"] | WriteBatchFiles(str(tmp_path))
+    batches = [json.loads(Path(path).read_text()) for path in glob.glob(str(tmp_path / "batch-*.json"))]
+    assert sorted(len(batch) for batch in batches) == [2, 2, 2]  # every event is ~the same size: two per batch
+    assert all(len(Path(path).read_bytes()) <= 2 + 2 * one + 1 + 5 for path in glob.glob(str(tmp_path / "b*")))
+
+
+def test_an_event_larger_than_batch_max_bytes_is_a_dead_letter(tmp_path):
+    events = decoded_events(3)
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create(events) | BatchEvents("dest", 100, 60, 1, batch_max_bytes=100)
+        _ = batched[DEAD_LETTER_TAG] | WriteDeadLetters(str(tmp_path))
+    letters = [letter for path in glob.glob(str(tmp_path / "*.avro")) for letter in read_dead_letter_file(path)]
+    assert {(letter["reason"], letter["detail"].endswith("(limit 98)")) for letter in letters} == {
+        ("event_too_large", True)}
+    assert len(letters) == 3
