@@ -244,14 +244,15 @@ def typed_mask(value: str, kind: str, salt: str | None = None) -> str:
 def mask_event(event: dict[str, Any], settings: MaskSettings) -> dict[str, Any]:
     """A masked copy of ``event``; the input is not modified."""
     masked = dict(event)
-    metadata = dict(event["metadata"]) if isinstance(event.get("metadata"), dict) else None
+    # A copy even when the event has none: a dropped body is flagged in metadata (SPEC §2).
+    metadata = dict(event["metadata"]) if isinstance(event.get("metadata"), dict) else {}
     request = masked["request"] = _mask_side(event["request"], "request", settings, settings.request_headers,
                                              settings.request_body, metadata)
     request["uri"] = mask_query(request["uri"], settings.query_parameters)
     if event.get("response") is not None:
         masked["response"] = _mask_side(event["response"], "response", settings, settings.response_headers,
                                         settings.response_body, metadata)
-    if metadata is not None:
+    if metadata or "metadata" in event:
         masked["metadata"] = _mask_urls(metadata, settings.query_parameters)
     for name, kind in settings.typed_fields:
         _apply_typed_mask(masked, name, kind, settings.hash_salt)
@@ -264,7 +265,7 @@ def _mask_side(
     settings: MaskSettings,
     header_names: frozenset[str],
     body_masks: _BodyMasks,
-    metadata: dict[str, Any] | None,
+    metadata: dict[str, Any],
 ) -> dict[str, Any]:
     part = dict(side)
     headers = part.get("headers") or {}
@@ -286,8 +287,7 @@ def _mask_side(
     size = _base64_size(part["body"]) if encoded else len(text)
     if size > limit:
         _drop_body(part)
-        if metadata is not None:
-            metadata[f"{name}_body_dropped_bytes"] = size
+        metadata[f"{name}_body_dropped_bytes"] = size
         return part
     if body_masks and not encoded:
         part["body"] = body_masks.apply(part["body"], text)
