@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline import graph
+from pipeline import graph, portable  # noqa: F401 - portable registers the PROCESS worker handler
 from pipeline.options import describe, parse_options
 from pipeline.summary import print_summary
 

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 import yaml
@@ -25,11 +26,11 @@ from transforms.sink import redact_secret
 PROG = "python -m pipeline"
 APPLICATION_ID_ENV = ("GATEWAYSTREAM_APPLICATION_ID", "MOESIF_APPLICATION_ID")
 HASH_SALT_ENV = "GATEWAYSTREAM_HASH_SALT"
-CONFIG_ALIASES = {  # Moesif Kong plugin names (incl. deprecated ones) → our option names
+CONFIG_ALIASES = MappingProxyType({  # Moesif Kong plugin names (incl. deprecated ones) → our option names
     "application_id": "moesif_application_id",
     "request_masks": "request_body_masks",
     "response_masks": "response_body_masks",
-}  # Moesif Kong plugin names → our option names
+})  # Moesif Kong plugin names → our option names
 
 
 class GatewayStreamOptions(PipelineOptions):

@@ -24,6 +24,7 @@ import io
 import logging
 import time
 import zlib
+from types import MappingProxyType
 from typing import Any
 
 import apache_beam as beam
@@ -46,7 +47,8 @@ LATE_FIRING_DELAY_SECS = 30  # late events of one window are gathered this long 
 COMPRESSION = "zstd"
 ROWS_PER_GROUP = 10_000
 
-_AVRO_TO_ARROW = {"string": pa.string(), "int": pa.int32(), "long": pa.int64(), "boolean": pa.bool_()}
+_AVRO_TO_ARROW = MappingProxyType(
+    {"string": pa.string(), "int": pa.int32(), "long": pa.int64(), "boolean": pa.bool_()})
 
 
 def _arrow_type(avro_type: Any) -> tuple[pa.DataType, bool]:
@@ -154,7 +156,7 @@ class _WriteParquet(beam.DoFn):
             end_ms, late = start_ms + 3_600_000, True
             label = f"late-{zlib.crc32(items[0].event['transaction_id'].encode()):08x}"
         name = (f"part-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(start_ms // 1000))}-"
-                f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(end_ms // 1000))}-{shard:03d}-{label}.parquet")
+                f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(end_ms // 1000))}-{shard}-{label}.parquet")
         path = FileSystems.join(partition_path(self._root, start_ms), name)
         try:
             write_file(path, parquet_bytes([item.event for item in items]))
@@ -187,8 +189,9 @@ class ArchiveEvents(beam.PTransform):
         self._allowed_lateness_secs = allowed_lateness_secs
         self._shards = shards
 
-    def _shard_of(self, item: SourcedEvent) -> tuple[int, SourcedEvent]:
-        return zlib.crc32(item.event["transaction_id"].encode()) % self._shards, item
+    def _shard_of(self, item: SourcedEvent) -> tuple[str, SourcedEvent]:
+        # A str key, like the batching keys: a deterministic key coder on every runner.
+        return f"{zlib.crc32(item.event['transaction_id'].encode()) % self._shards:03d}", item
 
     def expand(self, events):
         timed = events | "EventTime" >> beam.ParDo(
@@ -202,12 +205,12 @@ class ArchiveEvents(beam.PTransform):
                 accumulation_mode=trigger.AccumulationMode.DISCARDING,
                 allowed_lateness=Duration(seconds=self._allowed_lateness_secs),
             )
-            | "KeyByShard" >> beam.Map(self._shard_of)
+            | "KeyByShard" >> beam.Map(self._shard_of).with_output_types(beam.typehints.KV[str, SourcedEvent])
             | "GroupByWindowAndShard" >> beam.GroupByKey()
         )
         too_late = (
             timed[_TimestampByEventTime.TOO_LATE]
-            | "KeyTooLate" >> beam.Map(self._shard_of).with_output_types(tuple[int, SourcedEvent])
+            | "KeyTooLate" >> beam.Map(self._shard_of).with_output_types(beam.typehints.KV[str, SourcedEvent])
             | "BatchTooLate" >> beam.GroupIntoBatches(10_000, LATE_FIRING_DELAY_SECS)
         )
         # Windowed panes and too-late batches are written by separate steps (Flatten needs one windowing),

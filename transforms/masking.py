@@ -22,6 +22,7 @@ import ipaddress
 import re
 import zlib
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -43,13 +44,13 @@ DEFAULT_QUERY_MASKS = (
 SAFE_HEADERS = frozenset({"content-type", "content-length", "user-agent", "accept"})  # kept when send_headers=false
 MASK_TYPES = ("IPV4", "IPV6", "EMAIL", "STRING", "HASH")
 # Typed-mask fields, with the WSO2 `[apim.analytics.mask]` names as aliases.
-FIELD_ALIASES = {
+FIELD_ALIASES = MappingProxyType({
     "ip_address": "ip_address", "userIp": "ip_address",
     "user_id": "user_id", "userName": "user_id", "userId": "user_id",
     "company_id": "company_id",
     "user_agent": "user_agent", "userAgent": "user_agent",
     "applicationOwner": "metadata.application_owner",
-}
+})
 
 _QUERY_PAIR = re.compile(r"([?&;])([^=&;#]*)(=?)([^&;#]*)")
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -8,17 +8,20 @@ are decoded like records of their own. Adding a format means adding a module and
 """
 from __future__ import annotations
 
-from types import ModuleType
+from collections.abc import Mapping
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 from transforms.formats import alf, aws_apigateway, cloudwatch_logs, firehose, kong, moesif, wso2
 
 # Detection order matters only where shapes could overlap: each module's looks_like checks keys that
 # the formats before it do not have.
-DECODERS: dict[str, ModuleType] = {module.FORMAT: module for module in (moesif, kong, aws_apigateway, wso2, alf)}
-CONTAINERS: dict[str, ModuleType] = {module.FORMAT: module for module in (cloudwatch_logs, firehose)}
+DECODERS: Mapping[str, ModuleType] = MappingProxyType(
+    {module.FORMAT: module for module in (moesif, kong, aws_apigateway, wso2, alf)})
+CONTAINERS: Mapping[str, ModuleType] = MappingProxyType(
+    {module.FORMAT: module for module in (cloudwatch_logs, firehose)})
 
-SPLITTERS = {name: module.split for name, module in DECODERS.items() if hasattr(module, "split")}
+SPLITTERS = MappingProxyType({name: module.split for name, module in DECODERS.items() if hasattr(module, "split")})
 FORMAT_CHOICES = ("auto", *DECODERS, *CONTAINERS)
 
 # Every record is checked for containers first; a key every container has makes that check one lookup.

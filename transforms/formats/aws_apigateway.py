@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from types import MappingProxyType
 from typing import Any
 
 from transforms.event import round_half_up
@@ -29,7 +30,7 @@ FORMAT = "aws_apigateway"
 _SECONDS_BELOW = 100_000_000_000
 
 _CLF_TIME = re.compile(r"(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
-_MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
+_MONTHS = MappingProxyType({name: number for number, name in enumerate(calendar.month_abbr) if name})
 
 _PLACEHOLDERS = ("-", "", None)
 _USER_FIELDS = ("user", "apiKeyId", "principalId", "cognitoIdentityId", "caller", "userArn")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,7 +13,7 @@ MAX_HEADERS_PER_SIDE = 1000
 
 _NUMBER_TYPES = (int, float)  # exact types: bool is an int subclass, and JSON never yields other subclasses
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_PORTS = MappingProxyType({"http": 80, "https": 443})
 # The common case of absolute_url, checked without urlsplit: scheme, a plain host, an optional port.
 _DECIMAL = re.compile(r"\d{1,15}(?:\.\d{1,9})?")
 _SIMPLE_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?::(\d{1,5}))?(?=[/?#]|$)")
