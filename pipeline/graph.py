@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline.options import application_id, identity_settings, mask_settings
 from transforms.archive import ArchiveEvents
@@ -14,13 +15,15 @@ from transforms.decode import DecodeRecords, DecodeSettings
 from transforms.identity import IdentifyUsers
 from transforms.masking import MaskEvents
 from transforms.sink import DeliverBatches, RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
-from transforms.sources import ReadFileRecords, ReadPubSubRecords
+from transforms.sources import ReadFileRecords, ReadPubSubRecords, pubsub_source_for
 
 
-def read_records(args: argparse.Namespace) -> beam.PTransform:
+def read_records(args: argparse.Namespace, runner: str | None = None) -> beam.PTransform:
     if args.input:
         return ReadFileRecords(args.input, args.max_record_bytes)
-    return ReadPubSubRecords(subscription=args.subscription, topic=args.topic)
+    return ReadPubSubRecords(subscription=args.subscription, topic=args.topic,
+                             implementation=pubsub_source_for(runner, args.pubsub_source),
+                             expansion_service=args.pubsub_expansion_service)
 
 
 def deliver(args: argparse.Namespace) -> DeliverBatches:
@@ -36,7 +39,7 @@ def destination(args: argparse.Namespace) -> str:
 
 def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     """Adds gatewaystream's transforms to ``pipeline``."""
-    records = pipeline | "Read" >> read_records(args)
+    records = pipeline | "Read" >> read_records(args, pipeline.options.view_as(StandardOptions).runner)
     decoded = records | "Decode" >> DecodeRecords(
         DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format, args.max_json_depth,
                        args.max_elements_per_record)

@@ -22,6 +22,7 @@ from transforms.formats import FORMAT_CHOICES
 from transforms.identity import IdentitySettings
 from transforms.masking import MaskConfigError, MaskSettings
 from transforms.sink import redact_secret
+from transforms.sources import PUBSUB_SOURCES
 
 PROG = "python -m pipeline"
 APPLICATION_ID_ENV = ("GATEWAYSTREAM_APPLICATION_ID", "MOESIF_APPLICATION_ID")
@@ -44,6 +45,14 @@ class GatewayStreamOptions(PipelineOptions):
                             "(streaming)")
         source.add_argument("--topic", help="Pub/Sub topic to read through a temporary subscription, "
                             "projects/P/topics/T (streaming)")
+
+        source.add_argument("--pubsub_source", default="auto", choices=PUBSUB_SOURCES,
+                            help="Pub/Sub read implementation: native (Beam's Python source: DirectRunner, "
+                            "Dataflow) or cross_language (Beam's Java PubsubIO via an expansion service: Flink "
+                            "and other portable runners); auto picks by --runner")
+        source.add_argument("--pubsub_expansion_service", default=None,
+                            help="host:port of a running Java expansion service for cross_language; by default "
+                            "Beam starts one from the jar it fetches from Maven Central")
 
         decode = parser.add_argument_group("decoding")
         decode.add_argument("--input_format", default="auto", choices=FORMAT_CHOICES,

@@ -106,26 +106,50 @@ def pubsub_record(message: PubsubMessage, origin: str) -> RawRecord:
     return RawRecord(message.data or b"", f"pubsub:{origin}#id={message.message_id}", attributes.get("format"))
 
 
+# Beam's Python ReadFromPubSub runs on the DirectRunner (in Python) and on Dataflow (replaced by the
+# service's native source). Every other runner (Flink, Spark, Prism, a portable job server) needs the
+# cross-language transform, whose Java expansion service Beam fetches from Maven at pipeline construction.
+NATIVE_PUBSUB_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner", "DataflowRunner",
+                         "TestDataflowRunner", "TestDirectRunner")
+PUBSUB_SOURCES = ("auto", "native", "cross_language")
+
+
+def pubsub_source_for(runner: str | None, choice: str = "auto") -> str:
+    """``native`` or ``cross_language`` for ``runner`` (the ``--runner`` value; None is the DirectRunner)."""
+    if choice != "auto":
+        return choice
+    name = (runner or "DirectRunner").rsplit(".", 1)[-1]
+    return "native" if name in NATIVE_PUBSUB_RUNNERS else "cross_language"
+
+
 class ReadPubSubRecords(beam.PTransform):
     """A Pub/Sub subscription or topic → RawRecord, with the message's ``format`` attribute as a hint.
 
-    Beam's ReadFromPubSub is used as is: on the DirectRunner it pulls 10 messages per bundle and acks
-    them before processing (at-most-once locally), on Dataflow it is the service's native source.
+    ``implementation`` is ``native`` (Beam's Python ReadFromPubSub: on the DirectRunner it pulls 10 messages
+    per bundle and acks them before processing, at-most-once locally; on Dataflow it is the service's
+    native source) or ``cross_language`` (Beam's Java PubsubIO through the expansion service, for Flink and
+    other portable runners); see ``pubsub_source_for``.
     """
 
-    def __init__(self, subscription: str | None = None, topic: str | None = None):
+    def __init__(self, subscription: str | None = None, topic: str | None = None, implementation: str = "native",
+                 expansion_service: str | None = None):
         super().__init__()
         if bool(subscription) == bool(topic):
             raise ValueError("exactly one of subscription and topic is needed")
+        if implementation not in ("native", "cross_language"):
+            raise ValueError(f"unknown Pub/Sub implementation {implementation!r}")
         self._subscription = subscription
         self._topic = topic
+        self._implementation = implementation
+        self._expansion_service = expansion_service
 
     def expand(self, pbegin):
         origin = self._subscription or self._topic
-        return (
-            pbegin
-            | "ReadFromPubSub" >> ReadFromPubSub(
-                subscription=self._subscription, topic=self._topic, with_attributes=True
-            )
-            | "ToRawRecord" >> beam.Map(pubsub_record, origin)
-        )
+        if self._implementation == "cross_language":
+            from apache_beam.io.external.gcp.pubsub import ReadFromPubSub as CrossLanguageReadFromPubSub
+
+            read = CrossLanguageReadFromPubSub(subscription=self._subscription, topic=self._topic,
+                                               with_attributes=True, expansion_service=self._expansion_service)
+        else:
+            read = ReadFromPubSub(subscription=self._subscription, topic=self._topic, with_attributes=True)
+        return pbegin | "ReadFromPubSub" >> read | "ToRawRecord" >> beam.Map(pubsub_record, origin)
