@@ -80,3 +80,19 @@ def test_no_mutable_state_in_module_globals():
                 if not name.startswith("__") and isinstance(value, (dict, list, set, bytearray)):
                     mutable.append(f"{module.__name__}.{name}")
     assert mutable == []
+
+
+def test_the_package_workers_install_ships_every_module_and_schema(tmp_path):
+    """What ``--setup_file`` / the Docker image install: every module of pipeline/, transforms/, schemas/ and the
+    Avro schemas, so nothing a worker imports is missing."""
+    import subprocess
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    [wheel] = tmp_path.glob("gatewaystream-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    expected = {str(path.relative_to(ROOT)) for package in ("pipeline", "transforms", "schemas")
+                for pattern in ("*.py", "*.avsc") for path in (ROOT / package).rglob(pattern)}
+    assert expected - shipped == set()
+    assert "schemas/api_event.avsc" in shipped and "transforms/formats/alf.py" in shipped
