@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -147,6 +148,26 @@ def publish(emulator_host: str, topic_path: str, messages: Iterable[bytes], attr
         for future in futures:
             future.result(timeout=60)
     return len(futures)
+
+
+def pull(emulator_host: str, subscription_path: str, at_least: int, timeout: float = 60) -> list[Any]:
+    """Pulls and acks messages until ``at_least`` arrived or ``timeout`` passed; returns the PubsubMessages."""
+    from google.cloud import pubsub_v1
+
+    received: list[Any] = []
+    deadline = time.monotonic() + timeout
+    with _emulator_environment(emulator_host):
+        subscriber = pubsub_v1.SubscriberClient()
+        try:
+            while len(received) < at_least and time.monotonic() < deadline:
+                response = subscriber.pull(subscription=subscription_path, max_messages=100, timeout=10)
+                received.extend(item.message for item in response.received_messages)
+                if response.received_messages:
+                    subscriber.acknowledge(subscription=subscription_path,
+                                           ack_ids=[item.ack_id for item in response.received_messages])
+        finally:
+            subscriber.close()
+    return received
 
 
 @contextlib.contextmanager

@@ -167,7 +167,9 @@ class GatewayStreamOptions(PipelineOptions):
 
         dead = parser.add_argument_group("dead letters")
         dead.add_argument("--dead_letter", default=None,
-                          help="directory (local, gs://, s3://) for dead-letter Avro files; required")
+                          help="directory (local, gs://, s3://) for dead-letter Avro files, or "
+                          "pubsub:projects/P/topics/T to publish each dead letter (payload as data, the other "
+                          "fields as attributes); required")
 
         parser.add_argument("--config", default=None,
                             help="YAML or JSON file of option values, keyed by option name; the command line wins")
@@ -272,6 +274,11 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error(f"--input: no file matches {args.input!r}")
     if not args.dead_letter:
         parser.error("--dead_letter is required: failures must have somewhere to go")
+    if args.dead_letter.startswith("pubsub:"):
+        try:
+            parse_topic(args.dead_letter.removeprefix("pubsub:"))
+        except ValueError as exc:
+            parser.error(f"--dead_letter: {exc}")
     if not args.output:
         if not args.api_endpoint.startswith(("http://", "https://")):
             parser.error(f"--api_endpoint must be an http(s) URL (got {args.api_endpoint!r})")

@@ -6,9 +6,16 @@ import uuid
 import orjson
 import pytest
 
-from pipeline.local_services import create_topic_and_subscription, dead_letters_in, publish, start_pipeline, wait_for
+from pipeline.local_services import (
+    create_topic_and_subscription,
+    dead_letters_in,
+    publish,
+    pull,
+    start_pipeline,
+    wait_for,
+)
 from pipeline.sample_traffic import kong_record
-from tests.conftest import APPLICATION_ID
+from tests.conftest import APPLICATION_ID, ROOT, run_cli
 from tests.test_decode import KONG_05, KONG_28, KONG_39
 from transforms.event import transaction_id_for
 from transforms.masking import MASK
@@ -126,3 +133,19 @@ def test_streaming_archive_from_pubsub_windows_fresh_events_and_keeps_old_ones(p
     old_ids = [transaction_id_for(old[0], 0), "8bd6c7b1f0e94f1c9c9d1b6f2a3e4d5c"]
     assert all(identifier in rows and "/dt=2026-11-25/hour=09/" in rows[identifier]
                and "-late-" in rows[identifier] for identifier in old_ids), rows
+
+
+def test_dead_letters_to_a_pubsub_topic_carry_the_payload_and_their_fields(pubsub_emulator, tmp_path):
+    suffix = uuid.uuid4().hex[:8]
+    topic, subscription = create_topic_and_subscription(pubsub_emulator, f"dl-{suffix}", f"dl-sub-{suffix}")
+    result = run_cli("--input=samples/malformed.jsonl", f"--output={tmp_path / 'out'}", f"--dead_letter=pubsub:{topic}",
+                     env={"PUBSUB_EMULATOR_HOST": pubsub_emulator})
+    assert result.returncode == 0, result.stderr[-2000:]
+    malformed = (ROOT / "samples" / "malformed.jsonl").read_bytes().splitlines()
+    received = pull(pubsub_emulator, subscription, at_least=len(malformed))
+    assert sorted(message.data for message in received) == sorted(malformed)  # replayable: the raw records
+    reasons = sorted(message.attributes["reason"] for message in received)
+    assert reasons == sorted(["invalid_json", "invalid_type:response.status", "missing_field:started_at",
+                              "invalid_timestamp", "missing_field:path"])
+    assert all(message.attributes["stage"] == "decode" and message.attributes["source"].startswith("file:")
+               for message in received)

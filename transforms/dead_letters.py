@@ -108,26 +108,72 @@ class _WriteAvroBatch(beam.DoFn):
         yield final
 
 
+PUBSUB_PREFIX = "pubsub:"
+MAX_ATTRIBUTE_CHARS = 1024  # Pub/Sub attribute values are limited to 1024 bytes
+
+
+def dead_letter_attributes(record: dict[str, Any]) -> dict[str, str]:
+    """Every field of a dead letter but its payload, as Pub/Sub message attributes (strings)."""
+    attributes = {key: str(value) for key, value in record.items() if key != "payload" and value is not None}
+    attributes["detail"] = attributes["detail"].encode()[:MAX_ATTRIBUTE_CHARS].decode("utf-8", "ignore")
+    attributes["source"] = attributes["source"].encode()[:MAX_ATTRIBUTE_CHARS].decode("utf-8", "ignore")
+    return attributes
+
+
+class _PublishBatch(beam.DoFn):
+    """Publishes each dead letter as one Pub/Sub message: the payload as its data (so subscribing to the
+    topic with ``--subscription`` replays it like any record) and the other fields as attributes."""
+
+    def __init__(self, topic: str):
+        self._topic = topic
+        self._written = Metrics.counter("gatewaystream", "dead_letters_written")
+
+    def setup(self):
+        from google.cloud import pubsub_v1
+
+        self._publisher = pubsub_v1.PublisherClient()
+
+    def process(self, keyed_batch):
+        _, records = keyed_batch
+        futures = [self._publisher.publish(self._topic, record["payload"], **dead_letter_attributes(record))
+                   for record in records]
+        for future in futures:
+            future.result(timeout=120)  # raises: the bundle is retried rather than a dead letter lost
+        self._written.inc(len(futures))
+        _log.info("published %d dead letters to %s", len(futures), self._topic)
+        yield self._topic
+
+    def teardown(self):
+        publisher = getattr(self, "_publisher", None)
+        if publisher is not None:
+            publisher.stop()
+
+
 class WriteDeadLetters(beam.PTransform):
-    """Dead-letter dicts → Avro files ``dead-letters-<uuid>.avro`` in ``directory``.
+    """Dead-letter dicts → Avro files ``dead-letters-<uuid>.avro`` in ``target`` (a directory, local,
+    ``gs://`` or ``s3://``), or messages on a Pub/Sub topic when ``target`` is ``pubsub:projects/P/topics/T``.
 
     Batched with GroupIntoBatches (1000 records or 2 s) so that a stream of failures makes a few
     files, not one per record; works in batch and streaming alike.
     """
 
-    def __init__(self, directory: str, max_delay_secs: float = 2.0):
+    def __init__(self, target: str, max_delay_secs: float = 2.0):
         super().__init__()
-        self._directory = directory
+        self._target = target
         self._max_delay_secs = max_delay_secs
 
     def expand(self, dead_letters):
-        ensure_directory(self._directory)
+        to_pubsub = self._target.startswith(PUBSUB_PREFIX)
+        if not to_pubsub:
+            ensure_directory(self._target)
+        write = (_PublishBatch(self._target.removeprefix(PUBSUB_PREFIX)) if to_pubsub
+                 else _WriteAvroBatch(self._target))
         return (
             dead_letters
             | "CountByReason" >> beam.Map(_count_dead_letter)
             | "KeyDeadLetters" >> beam.Map(lambda record: ("dead-letters", record))
             | "BatchDeadLetters" >> beam.GroupIntoBatches(1000, self._max_delay_secs)
-            | "WriteAvro" >> beam.ParDo(_WriteAvroBatch(self._directory))
+            | ("PublishDeadLetters" if to_pubsub else "WriteAvro") >> beam.ParDo(write)
         )
 
 
