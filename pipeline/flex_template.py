@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from types import MappingProxyType
 from typing import Any
 
 from pipeline.options import _boolean, _field_masks, _name_list, build_parser
@@ -17,7 +18,7 @@ from pipeline.options import _boolean, _field_masks, _name_list, build_parser
 # Options that make no sense as template parameters: the template *is* the configuration.
 NOT_PARAMETERS = frozenset({"help", "config"})
 
-_SHAPES = {
+_SHAPES = MappingProxyType({
     "subscription": r"^projects/[^/]+/subscriptions/[^/]+$",
     "topic": r"^projects/[^/]+/topics/[^/]+$",
     "api_endpoint": r"^https?://[^\s]+$",
@@ -32,14 +33,14 @@ _SHAPES = {
     "authorization_user_id_field": r"^[^\s]+$",
     "api_version": r"^[^\s]+$",
     "moesif_application_id": r"^[^\s]+$",
-}
-_TYPE_SHAPES = {
+})
+_TYPE_SHAPES = MappingProxyType({
     int: r"^[0-9]+$",
     float: r"^[0-9]+(\.[0-9]+)?$",
     _boolean: r"^(true|false|True|False|yes|no|1|0|on|off)$",
     _name_list: r"^[^,\s][^,]*(,[^,\s][^,]*)*$",
     _field_masks: r"^[A-Za-z_.]+=(IPV4|IPV6|EMAIL|STRING|HASH)(,[A-Za-z_.]+=(IPV4|IPV6|EMAIL|STRING|HASH))*$",
-}
+})
 _SECRETS = ("moesif_application_id", "hash_salt")
 
 

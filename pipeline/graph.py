@@ -48,7 +48,7 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     masked = identified.events | "Mask" >> MaskEvents(mask_settings(args))
     batched = masked.events | "Batch" >> BatchEvents(
         destination(args), args.batch_size, args.max_batch_delay_secs, args.shards,
-        batch_max_bytes=args.batch_max_bytes,
+        batch_max_bytes=args.batch_max_bytes, bounded=bool(args.input),
     )
     delivered = batched["batches"] | "Deliver" >> deliver(args)
     archived = (
@@ -67,5 +67,5 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
             *(archive[DEAD_LETTER_TAG] for archive in archived),
         )
         | "AllDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters" >> WriteDeadLetters(args.dead_letter)
+        | "WriteDeadLetters" >> WriteDeadLetters(args.dead_letter, bounded=bool(args.input))
     )

@@ -2,6 +2,7 @@
 delivered to the real local collector: the exact events that arrive, and the dead letter of the bad one."""
 import random
 import uuid
+from pathlib import Path
 
 import orjson
 import pytest
@@ -149,3 +150,55 @@ def test_dead_letters_to_a_pubsub_topic_carry_the_payload_and_their_fields(pubsu
                               "invalid_timestamp", "missing_field:path"])
     assert all(message.attributes["stage"] == "decode" and message.attributes["source"].startswith("file:")
                for message in received)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+RSS_BOUND_MIB = 600  # measured: ~300-350 MiB while stalled; buffering 200 000 events would need well over 1 GiB
+
+
+def test_stalled_collector_holds_memory_bounded_and_everything_arrives_after(pubsub_emulator, collector, tmp_path):
+    """200 000 events published while the collector is down: the pipeline's RSS stays under RSS_BOUND_MIB
+    (the sink's retry holds the runner, so the source stops pulling and the rest waits in Pub/Sub), and once
+    the collector is back every event arrives."""
+    suffix = uuid.uuid4().hex[:8]
+    topic, subscription = create_topic_and_subscription(pubsub_emulator, f"mem-{suffix}", f"gs-mem-{suffix}")
+    rng = random.Random(9)
+    per_message, messages = 200, 1000  # Kong http-log batches of 200 records
+    collector.faults.configure(down_for_secs=60)
+    pipeline = start_pipeline(
+        ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector.url}",
+         f"--dead_letter={tmp_path / 'dl'}", "--max_retry_secs=600", "--batch_size=500"],
+        tmp_path,
+        {"PUBSUB_EMULATOR_HOST": pubsub_emulator, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID},
+    )
+    peak = 0.0
+    try:
+        template = [kong_record("3.9", n, rng) for n in range(per_message)]
+        batches = []
+        for message in range(messages):
+            for n, record in enumerate(template):
+                record["request"]["id"] = f"{suffix}-{message:04d}-{n:03d}"
+            batches.append(orjson.dumps(template))
+        publish(pubsub_emulator, topic, batches)
+
+        def all_arrived() -> bool:
+            nonlocal peak
+            peak = max(peak, rss_mib(pipeline.process.pid))
+            return collector.store.counts()["distinct_transaction_ids"] >= per_message * messages or \
+                not pipeline.running()
+
+        wait_for(all_arrived, timeout=1500, what="200 000 events")
+        assert pipeline.running(), pipeline.log_tail()
+    finally:
+        pipeline.stop()
+    assert collector.store.counts()["distinct_transaction_ids"] == per_message * messages
+    assert dead_letters_in(tmp_path / "dl") == []
+    assert collector.request_counts()["requests_by_status"]["closed"] > 0  # it really was down
+    print(f"peak RSS {peak:.0f} MiB")
+    assert peak < RSS_BOUND_MIB

@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter, event_failure
 from transforms.event import MAX_EVENT_BYTES, serialize
+from transforms.grouping import BatchByKey
 from transforms.records import SerializedEvent, SourcedEvent
 
 
@@ -96,8 +97,10 @@ class BatchEvents(beam.PTransform):
         shards: int,
         clock: Callable[[], float] = time.time,
         batch_max_bytes: int = 1024 * 1024,
+        bounded: bool = False,
     ):
         super().__init__()
+        self._bounded = bounded
         self._batch_max_bytes = batch_max_bytes
         self._destination = destination
         self._batch_size = batch_size
@@ -112,8 +115,8 @@ class BatchEvents(beam.PTransform):
         ).with_output_types(beam.typehints.KV[str, SerializedEvent]).with_outputs(DEAD_LETTER_TAG, main="events")
         batches = (
             keyed.events
-            | "GroupIntoBatches" >> beam.GroupIntoBatches(self._batch_size, self._max_batch_delay_secs,
-                                                          clock=self._clock)
+            | "GroupIntoBatches" >> BatchByKey(self._batch_size, self._max_batch_delay_secs, self._bounded,
+                                               self._clock)
             | "CutByBytes" >> beam.ParDo(_SplitByBytesFn(self._batch_max_bytes))
         )
         return {"batches": batches, DEAD_LETTER_TAG: keyed[DEAD_LETTER_TAG]}

@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 import schemas
+from transforms.grouping import BatchByKey
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 DEAD_LETTER_TAG = "dead_letters"  # the tagged output every stage sends its dead letters to
@@ -157,10 +158,11 @@ class WriteDeadLetters(beam.PTransform):
     files, not one per record; works in batch and streaming alike.
     """
 
-    def __init__(self, target: str, max_delay_secs: float = 2.0):
+    def __init__(self, target: str, max_delay_secs: float = 2.0, bounded: bool = False):
         super().__init__()
         self._target = target
         self._max_delay_secs = max_delay_secs
+        self._bounded = bounded
 
     def expand(self, dead_letters):
         to_pubsub = self._target.startswith(PUBSUB_PREFIX)
@@ -172,7 +174,7 @@ class WriteDeadLetters(beam.PTransform):
             dead_letters
             | "CountByReason" >> beam.Map(_count_dead_letter)
             | "KeyDeadLetters" >> beam.Map(lambda record: ("dead-letters", record))
-            | "BatchDeadLetters" >> beam.GroupIntoBatches(1000, self._max_delay_secs)
+            | "BatchDeadLetters" >> BatchByKey(1000, self._max_delay_secs, self._bounded)
             | ("PublishDeadLetters" if to_pubsub else "WriteAvro") >> beam.ParDo(write)
         )
 

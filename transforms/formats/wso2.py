@@ -111,7 +111,7 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _required_text(value: Any, path: str) -> str:
-    if value is None or value == "":
+    if value is None or value == "" or value == "-":
         raise DecodeError(f"missing_field:{path}", f"{path} is required")
     if not isinstance(value, str):
         raise DecodeError(f"invalid_type:{path}", f"{path} must be a string, not {type(value).__name__}")
