@@ -159,7 +159,7 @@ def rss_mib(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-RSS_BOUND_MIB = 600  # measured: ~300-350 MiB while stalled; buffering 200 000 events would need well over 1 GiB
+RSS_BOUND_MIB = 600  # measured peak: 223 MiB; holding 200 000 decoded events would take well over 1 GiB
 
 
 def test_stalled_collector_holds_memory_bounded_and_everything_arrives_after(pubsub_emulator, collector, tmp_path):
