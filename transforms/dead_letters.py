@@ -1,4 +1,4 @@
-"""Dead-letter records (SPEC §8) and the transform that writes them as Avro files.
+"""Dead-letter records (SPEC §8) and the transform that writes them (Avro files, or Pub/Sub messages).
 
 Every stage that cannot process something emits one of these dicts (shaped like
 ``schemas/dead_letter.avsc``) on its dead-letter output; ``WriteDeadLetters`` gathers them all.
