@@ -202,3 +202,32 @@ def test_stalled_collector_holds_memory_bounded_and_everything_arrives_after(pub
     assert collector.request_counts()["requests_by_status"]["closed"] > 0  # it really was down
     print(f"peak RSS {peak:.0f} MiB")
     assert peak < RSS_BOUND_MIB
+
+
+def test_a_partial_batch_is_sent_on_time_when_traffic_stops(pubsub_emulator, collector, tmp_path):
+    """SPEC §6's time bound on the DirectRunner: 3 events (batch_size 200) and then silence arrive as one batch
+    within max_batch_delay_secs plus one short pull (pipeline/direct_pubsub.py) plus margin: 8 s, where Beam's
+    stock 30 s pull held such a batch for ~29 s."""
+    import time as clock
+
+    suffix = uuid.uuid4().hex[:8]
+    topic, subscription = create_topic_and_subscription(pubsub_emulator, f"time-{suffix}", f"gs-time-{suffix}")
+    pipeline = start_pipeline(
+        ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector.url}",
+         f"--dead_letter={tmp_path / 'dl'}", "--max_batch_delay_secs=2", "--batch_size=200"],
+        tmp_path,
+        {"PUBSUB_EMULATOR_HOST": pubsub_emulator, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID},
+    )
+    try:
+        publish(pubsub_emulator, topic, [orjson.dumps(KONG_39)])  # a first event: the pipeline is warm
+        wait_for(lambda: collector.store.counts()["events"] >= 1 or not pipeline.running(), timeout=120,
+                 what="the first event")
+        assert pipeline.running(), pipeline.log_tail()
+        published = clock.monotonic()
+        publish(pubsub_emulator, topic, [orjson.dumps(KONG_05), orjson.dumps(KONG_28), orjson.dumps([KONG_05])])
+        wait_for(lambda: collector.store.counts()["events"] >= 4, timeout=8, what="the partial batch within 8 s")
+        waited = clock.monotonic() - published
+    finally:
+        pipeline.stop()
+    assert collector.request_counts()["requests_by_status"] == {"201": 2}  # the first event, then one batch of 3
+    print(f"partial batch arrived {waited:.1f} s after publishing")

@@ -1,0 +1,55 @@
+"""A shorter, larger Pub/Sub pull for Beam's local DirectRunner (issue 5's time bound), going around Beam.
+
+Beam 2.77's DirectRunner reads Pub/Sub in ``_PubSubReadEvaluator._read_from_pubsub`` with a hard-coded
+``pull(max_messages=10, timeout=30)``, on the runner's only worker thread (``NUM_WORKERS = 1``). When traffic
+stops, that pull blocks the thread for 30 s, so no processing-time timer fires meanwhile: the last partial
+batch waited ~29 s instead of ``max_batch_delay_secs``. And 10 messages per pull caps throughput at a few
+hundred messages/s.
+
+There is no option for either, so ``use_short_pulls`` wraps the subscriber client the evaluator gets: each
+pull asks for up to ``PULL_MAX_MESSAGES`` and waits at most ``PULL_TIMEOUT_SECS``; an empty wait is an empty
+answer, not an error. Only the local DirectRunner is affected; Dataflow uses its own native source. The
+evaluator still acks what it pulls before the pipeline processes it (local runs stay at-most-once on a crash,
+see the README).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+PULL_MAX_MESSAGES = 500
+PULL_TIMEOUT_SECS = 1.0
+
+
+class _ShortPullClient:
+    """A SubscriberClient whose ``pull`` uses our size and timeout; everything else passes through."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def pull(self, subscription: str, max_messages: int, timeout: float) -> Any:
+        from google.api_core import exceptions
+        from google.cloud.pubsub_v1.types import PullResponse
+
+        try:
+            return self._client.pull(subscription=subscription, max_messages=PULL_MAX_MESSAGES,
+                                     timeout=PULL_TIMEOUT_SECS)
+        except (exceptions.DeadlineExceeded, exceptions.RetryError):
+            return PullResponse()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def use_short_pulls() -> None:
+    """Makes the DirectRunner's Pub/Sub reads pull in short, larger steps (idempotent)."""
+    from apache_beam.runners.direct.transform_evaluator import _PubSubReadEvaluator
+
+    original = _PubSubReadEvaluator.__dict__["_get_subscriber_client"].__func__
+    if getattr(original, "short_pulls", False):
+        return
+
+    def short_pull_client(cls, transform):
+        return _ShortPullClient(original(cls, transform))
+
+    short_pull_client.short_pulls = True
+    _PubSubReadEvaluator._get_subscriber_client = classmethod(short_pull_client)
