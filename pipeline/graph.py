@@ -7,12 +7,13 @@ import argparse
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline.options import application_id, identity_settings, mask_settings
+from pipeline.options import application_id, identity_settings, kinesis_settings, mask_settings
 from transforms.archive import ArchiveEvents
 from transforms.batching import BatchEvents
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
 from transforms.decode import DecodeRecords, DecodeSettings
 from transforms.identity import IdentifyUsers
+from transforms.kinesis import ReadKinesisRecords
 from transforms.masking import MaskEvents
 from transforms.sink import DeliverBatches, RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
 from transforms.sources import ReadFileRecords, ReadPubSubRecords, pubsub_source_for
@@ -21,6 +22,8 @@ from transforms.sources import ReadFileRecords, ReadPubSubRecords, pubsub_source
 def read_records(args: argparse.Namespace, runner: str | None = None) -> beam.PTransform:
     if args.input:
         return ReadFileRecords(args.input, args.max_record_bytes)
+    if args.kinesis_stream:
+        return ReadKinesisRecords(kinesis_settings(args))
     return ReadPubSubRecords(subscription=args.subscription, topic=args.topic,
                              implementation=pubsub_source_for(runner, args.pubsub_source),
                              expansion_service=args.pubsub_expansion_service)

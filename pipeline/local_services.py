@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -20,6 +21,24 @@ import orjson
 from transforms.dead_letters import DEAD_LETTER_FILE_PREFIX, read_dead_letter_file
 
 LOCAL_PROJECT = "gatewaystream-local"
+KINESALITE_VERSION = "3.3.3"
+KINESALITE_DIR = Path(__file__).resolve().parent.parent / ".kinesalite"
+# Dummy credentials and a region for the local Kinesis server: boto3 signs every request, kinesalite
+# accepts any signature. Used only for 127.0.0.1.
+LOCAL_AWS_ENVIRONMENT = MappingProxyType({
+    "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+})
+# kinesalite's CLI listens on every interface; this listens on 127.0.0.1 only. Stream changes take 50 ms
+# instead of 500 ms so tests that split shards do not wait.
+_KINESALITE_SERVER = """
+const kinesalite = require('kinesalite');
+const server = kinesalite({createStreamMs: 50, deleteStreamMs: 50, updateStreamMs: 50, shardLimit: 100});
+server.listen(Number(process.argv[1]), '127.0.0.1', (err) => {
+  if (err) { console.error(err); process.exit(1); }
+  console.log('kinesalite listening on 127.0.0.1:' + process.argv[1]);
+});
+"""
 
 
 class MissingPrerequisite(RuntimeError):
@@ -57,12 +76,13 @@ def http_json(url: str) -> dict:
 class Service:
     """A subprocess in its own process group, logging to a file; ``stop`` ends the whole group."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None):
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
         )
 
     def running(self) -> bool:
@@ -181,6 +201,80 @@ def _emulator_environment(emulator_host: str) -> Iterator[None]:
             os.environ.pop("PUBSUB_EMULATOR_HOST", None)
         else:
             os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
+def install_kinesalite() -> Path:
+    """kinesalite from npm into ``.kinesalite/`` (first use only, ~6 s); returns that directory."""
+    if (KINESALITE_DIR / "node_modules" / "kinesalite" / "package.json").exists():
+        return KINESALITE_DIR
+    if not shutil.which("node") or not shutil.which("npm"):
+        raise MissingPrerequisite("node and npm not found: the local Kinesis server (kinesalite) needs Node.js "
+                                  "(apt-get install nodejs npm)")
+    KINESALITE_DIR.mkdir(exist_ok=True)
+    result = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(KINESALITE_DIR),
+         f"kinesalite@{KINESALITE_VERSION}"], capture_output=True, text=True, timeout=300,
+    )
+    if result.returncode != 0:
+        raise MissingPrerequisite(f"npm install kinesalite@{KINESALITE_VERSION} failed: {result.stderr.strip()}")
+    return KINESALITE_DIR
+
+
+def start_kinesalite(work_dir: Path, port: int | None = None, timeout: float = 30) -> tuple[Service, str]:
+    """kinesalite (a Kinesis-compatible server) on 127.0.0.1; returns the service and its endpoint URL."""
+    directory = install_kinesalite()
+    port = port or free_port()
+    service = Service("kinesalite", ["node", "-e", _KINESALITE_SERVER, str(port)], work_dir / "kinesalite.log",
+                      cwd=directory)  # node -e resolves require() from the working directory
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _listening(port) or not service.running(), timeout, "kinesalite")
+    except TimeoutError:
+        service.stop()
+        raise
+    if not service.running():
+        tail = service.log_tail()
+        service.stop()
+        raise MissingPrerequisite(f"kinesalite did not start ({directory}):\n{tail}")
+    return service, endpoint
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def local_kinesis_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=LOCAL_AWS_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+        region_name=LOCAL_AWS_ENVIRONMENT["AWS_REGION"],
+    ).client("kinesis", endpoint_url=endpoint)
+
+
+def create_stream(endpoint: str, name: str, shards: int, timeout: float = 30) -> None:
+    """Creates a stream on the local Kinesis server and waits until it is ACTIVE."""
+    client = local_kinesis_client(endpoint)
+    client.create_stream(StreamName=name, ShardCount=shards)
+    wait_for(lambda: client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"]
+             == "ACTIVE", timeout, f"stream {name} to become ACTIVE", interval=0.05)
+
+
+def put_records(endpoint: str, stream: str, records: Iterable[bytes], partition_key: Callable[[int], str] = str
+                ) -> int:
+    """Puts every record (500 per call, failed ones again); returns the count."""
+    client = local_kinesis_client(endpoint)
+    pending = [{"Data": data, "PartitionKey": partition_key(index)} for index, data in enumerate(records)]
+    total = len(pending)
+    while pending:
+        chunk, pending = pending[:500], pending[500:]
+        response = client.put_records(StreamName=stream, Records=chunk)
+        failed = [entry for entry, result in zip(chunk, response["Records"], strict=True) if "ErrorCode" in result]
+        pending = failed + pending
+    return total
 
 
 def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30) -> tuple[Service, str]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline import direct_pubsub, graph, portable  # noqa: F401 - portable registers the PROCESS worker handler
+from pipeline import direct_pubsub, direct_sdf, graph, portable  # noqa: F401 - portable registers the PROCESS worker handler
 from pipeline.options import describe, parse_options
 from pipeline.summary import print_summary
 
@@ -23,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log.info("options: %s", describe(args))
     if args.subscription or args.topic:
         direct_pubsub.use_short_pulls()  # only the local DirectRunner's Pub/Sub read is affected
+    if args.kinesis_stream:
+        direct_sdf.allow_streaming_sdf()  # only the local DirectRunner is affected
     pipeline = beam.Pipeline(options=pipeline_options)
     graph.build(pipeline, args)
     result = pipeline.run()

@@ -20,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from transforms.formats import FORMAT_CHOICES
 from transforms.identity import IdentitySettings
+from transforms.kinesis import KinesisConfigError, KinesisSettings, parse_initial_position
 from transforms.masking import MaskConfigError, MaskSettings
 from transforms.sink import redact_secret
 from transforms.sources import PUBSUB_SOURCES
@@ -46,6 +47,10 @@ class GatewayStreamOptions(PipelineOptions):
         source.add_argument("--topic", help="Pub/Sub topic to read through a temporary subscription, "
                             "projects/P/topics/T (streaming)")
 
+        source.add_argument("--kinesis_stream", metavar="NAME_OR_ARN",
+                            help="Amazon Kinesis data stream to read (streaming); AWS credentials come from boto3's "
+                            "standard chain (environment, profile, instance or workload role), never from an option")
+
         source.add_argument("--pubsub_source", default="auto", choices=PUBSUB_SOURCES,
                             help="Pub/Sub read implementation: native (Beam's Python source: DirectRunner, "
                             "Dataflow) or cross_language (Beam's Java PubsubIO via an expansion service: Flink "
@@ -53,6 +58,21 @@ class GatewayStreamOptions(PipelineOptions):
         source.add_argument("--pubsub_expansion_service", default=None,
                             help="host:port of a running Java expansion service for cross_language; by default "
                             "Beam starts one from the jar it fetches from Maven Central")
+
+        kinesis = parser.add_argument_group("Kinesis (with --kinesis_stream)")
+        kinesis.add_argument("--aws_region", default=None,
+                             help="AWS region of the stream; default: the region in the ARN, else boto3's "
+                             "(AWS_REGION, AWS_DEFAULT_REGION, the profile)")
+        kinesis.add_argument("--kinesis_endpoint_url", default=None,
+                             help="Kinesis endpoint URL, for a VPC endpoint or a local server "
+                             "(e.g. http://127.0.0.1:4567)")
+        kinesis.add_argument("--kinesis_initial_position", default="LATEST",
+                             help="where a reader starts when there is no checkpoint: LATEST, TRIM_HORIZON or "
+                             "AT_TIMESTAMP:<ISO 8601 time with zone>")
+        kinesis.add_argument("--kinesis_checkpoint_dir", default=None,
+                             help="directory (local, gs://, s3://) where each shard reader saves the last sequence "
+                             "number it handed on, about once a second; a pipeline started with the same "
+                             "directory resumes after it instead of at --kinesis_initial_position")
 
         decode = parser.add_argument_group("decoding")
         decode.add_argument("--input_format", default="auto", choices=FORMAT_CHOICES,
@@ -246,9 +266,9 @@ def _config_arguments(path: str, parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    sources = [name for name in ("input", "subscription", "topic") if getattr(args, name)]
+    sources = [name for name in ("input", "subscription", "topic", "kinesis_stream") if getattr(args, name)]
     if len(sources) != 1:
-        parser.error("exactly one of --input, --subscription, --topic is required"
+        parser.error("exactly one of --input, --subscription, --topic, --kinesis_stream is required"
                      + (f" (got {', '.join('--' + s for s in sources)})" if sources else ""))
     for name, check in (("subscription", parse_subscription), ("topic", parse_topic)):
         if getattr(args, name):
@@ -256,6 +276,11 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
                 check(getattr(args, name))
             except ValueError as exc:
                 parser.error(f"--{name}: {exc}")
+    if args.kinesis_stream:
+        try:
+            kinesis_settings(args)
+        except KinesisConfigError as exc:
+            parser.error(f"--{exc}")
     for name, minimum in (("batch_size", 1), ("batch_max_bytes", 1024), ("shards", 1), ("max_record_bytes", 1),
                           ("max_decompressed_bytes", 1),
                           ("max_json_depth", 2), ("max_elements_per_record", 1), ("connect_timeout", 1),
@@ -309,9 +334,24 @@ def parse_options(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOpti
     args, beam_arguments = parser.parse_known_args(arguments)
     _validate(args, parser)
     pipeline_options = PipelineOptions(beam_arguments)
-    if args.subscription or args.topic:
+    if args.subscription or args.topic or args.kinesis_stream:
         pipeline_options.view_as(StandardOptions).streaming = True
     return args, pipeline_options
+
+
+def kinesis_settings(args: argparse.Namespace) -> KinesisSettings:
+    """The Kinesis source's settings; raises KinesisConfigError naming a bad option."""
+    settings = KinesisSettings(args.kinesis_stream, args.aws_region, args.kinesis_endpoint_url,
+                               args.kinesis_initial_position, args.kinesis_checkpoint_dir)
+    settings.stream_name  # noqa: B018 - validates the name or ARN
+    parse_initial_position(settings.initial_position)
+    if settings.region_name is None:
+        import boto3
+
+        if boto3.session.Session().region_name is None:
+            raise KinesisConfigError("aws_region is needed: the stream is not an ARN and boto3 finds no region "
+                                     "(AWS_REGION, AWS_DEFAULT_REGION or a profile)")
+    return settings
 
 
 def hash_salt(args: argparse.Namespace) -> str | None:

@@ -1,0 +1,486 @@
+"""Amazon Kinesis Data Streams → RawRecord, as a splittable DoFn that runs on every runner.
+
+Why not Beam's ``ReadDataFromKinesis``: it is a cross-language transform (a Java expansion service jar
+fetched from Maven when the pipeline is built), takes only static AWS keys, and cannot run on the local
+DirectRunner. This source is plain Python and boto3, so credentials come from boto3's standard chain
+(environment, profile, instance or workload role).
+
+The graph: ``Impulse → DiscoverShards → Reshuffle → ReadShards (splittable)``.
+
+- **One restriction per shard** found at start (its roots for ``TRIM_HORIZON``/``AT_TIMESTAMP``, its open
+  shards for ``LATEST``). A restriction is the list of shard cursors its reader owns; each cursor is a shard
+  and the sequence number of the last record handed to the pipeline, so a restart resumes after it.
+- **Resharding.** When a shard is read to its end (a split or merge closed it, ``NextShardIterator`` is
+  null), its reader replaces its cursor with cursors on the children from their first record: a child is
+  read after its parent. A merged child is continued by the reader of its ``ParentShardId`` (or of its
+  ``AdjacentParentShardId`` when the first parent has expired), so it is read once.
+- **Checkpoints.** Readers claim positions before they emit records, so the runner's checkpoint (Dataflow,
+  Flink) is always a position whose records were emitted. With ``checkpoint_dir`` set, each reader also
+  writes its cursors to ``<dir>/<stream>/<reader>.json`` (any Beam filesystem) at most once a second, and a
+  new pipeline starts from those files instead of the initial position: that is how a local run resumes.
+- **Throttling.** ``ProvisionedThroughputExceededException`` (and other transient errors) back a shard off
+  exponentially with full jitter, up to 10 s; the read goes on with the other shards.
+- **Watermark** from ``ApproximateArrivalTimestamp`` (a caught-up shard counts as "now"). Beam 2.77's
+  DirectRunner holds an SDF's output watermark at -∞ until it finishes, so locally event-time windows
+  downstream close only when the pipeline ends.
+- **KPL-aggregated records** are split into their user records (``transforms.kpl``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.iobase import RestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+from transforms.kpl import KplFormatError, user_records
+from transforms.records import RawRecord
+
+_log = logging.getLogger(__name__)
+
+INITIAL_POSITIONS = ("LATEST", "TRIM_HORIZON", "AT_TIMESTAMP:<ISO 8601 time>")
+_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:(?P<region>[a-z0-9-]+):\d{12}:stream/(?P<name>[A-Za-z0-9_.-]{1,128})$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+GET_RECORDS_LIMIT = 10_000  # Kinesis' maximum per GetRecords call
+BUSY_SHARD_INTERVAL_SECS = 0.2  # Kinesis allows 5 GetRecords calls per second per shard
+IDLE_SHARD_INTERVAL_SECS = 0.5  # a shard that returned nothing is asked again after this
+MAX_BACKOFF_SECS = 10.0
+# One call reads for at most this long or this many records, then defers the rest (a self-checkpoint): the
+# records are returned as a list, so they reach the pipeline with the position they were claimed at.
+MAX_CALL_SECS = 1.0
+MAX_RECORDS_PER_CALL = 5_000
+IDLE_WAIT_SECS = 0.25
+CHECKPOINT_WRITE_SECS = 1.0
+_MAX_CACHED_ITERATORS = 1000
+_TRANSIENT_ERRORS = ("ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException",
+                     "KMSThrottlingException", "InternalFailure", "ServiceUnavailable", "InternalServerError")
+
+
+class KinesisConfigError(ValueError):
+    """A Kinesis option that cannot work; the message names it."""
+
+
+@dataclass(frozen=True)
+class KinesisSettings:
+    """Where and how to read; credentials are never here (boto3's chain supplies them)."""
+
+    stream: str  # a stream name or ARN
+    region: str | None = None
+    endpoint_url: str | None = None
+    initial_position: str = "LATEST"
+    checkpoint_dir: str | None = None
+
+    @property
+    def stream_name(self) -> str:
+        return parse_stream(self.stream)[0]
+
+    @property
+    def region_name(self) -> str | None:
+        return self.region or parse_stream(self.stream)[1]
+
+
+def parse_stream(stream: str) -> tuple[str, str | None]:
+    """(stream name, region from an ARN or None)."""
+    if match := _ARN.match(stream):
+        return match["name"], match["region"]
+    if _NAME.match(stream):
+        return stream, None
+    raise KinesisConfigError(f"kinesis_stream: {stream!r} is neither a stream name nor a Kinesis stream ARN")
+
+
+def parse_initial_position(text: str) -> tuple[str, datetime | None]:
+    """("LATEST" | "TRIM_HORIZON" | "AT_TIMESTAMP", the timestamp for AT_TIMESTAMP)."""
+    if text in ("LATEST", "TRIM_HORIZON"):
+        return text, None
+    if text.startswith("AT_TIMESTAMP:"):
+        raw = text.removeprefix("AT_TIMESTAMP:")
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return "AT_TIMESTAMP", moment.astimezone(timezone.utc)
+        raise KinesisConfigError(f"kinesis_initial_position: {raw!r} is not an ISO 8601 time with a zone")
+    raise KinesisConfigError(f"kinesis_initial_position: {text!r} is not one of {', '.join(INITIAL_POSITIONS)}")
+
+
+def kinesis_client(settings: KinesisSettings) -> Any:
+    """A boto3 Kinesis client. Its own retries are off: throttling and transient errors are retried here,
+    per shard, so one slow shard does not stall the others and every retry is counted."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "kinesis", region_name=settings.region_name, endpoint_url=settings.endpoint_url,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30),
+    )
+
+
+def list_shards(client: Any, stream_name: str) -> list[dict[str, Any]]:
+    shards: list[dict[str, Any]] = []
+    response = client.list_shards(StreamName=stream_name)
+    while True:
+        shards.extend(response["Shards"])
+        if not response.get("NextToken"):
+            return shards
+        response = client.list_shards(NextToken=response["NextToken"])
+
+
+def owning_parent(shard: dict[str, Any], listed_ids: set[str]) -> str | None:
+    """The listed parent whose reader goes on to ``shard`` when it ends (None: ``shard`` is a root)."""
+    for key in ("ParentShardId", "AdjacentParentShardId"):
+        if shard.get(key) in listed_ids:
+            return shard[key]
+    return None
+
+
+class ShardCursor(NamedTuple):
+    """A shard and where its next record is: ``after`` a sequence number, else at ``start``."""
+
+    shard_id: str
+    start: str  # LATEST, TRIM_HORIZON or AT_TIMESTAMP:<iso>, used while ``after`` is None
+    after: str | None = None
+
+    def iterator_arguments(self) -> dict[str, Any]:
+        if self.after is not None:
+            return {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": self.after}
+        kind, moment = parse_initial_position(self.start)
+        return {"ShardIteratorType": kind, **({"Timestamp": moment} if moment else {})}
+
+
+class KinesisRestriction(NamedTuple):
+    """The cursors one reader owns; empty when all of its shards are read to their end."""
+
+    cursors: tuple[ShardCursor, ...]
+
+
+class ReaderSpec(NamedTuple):
+    """One reader: its name (the shard it started on, which names its checkpoint file) and its cursors."""
+
+    stream: str
+    name: str
+    cursors: tuple[ShardCursor, ...]
+
+
+def starting_readers(shards: list[dict[str, Any]], stream_name: str, initial_position: str) -> list[ReaderSpec]:
+    """Readers for a stream read from ``initial_position``: the open shards for LATEST (closed shards have no
+    new records), else the roots (shards whose parents have expired), whose readers go on to their children."""
+    listed = {shard["ShardId"] for shard in shards}
+    if initial_position == "LATEST":
+        starts = [s for s in shards if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
+    else:
+        starts = [s for s in shards if owning_parent(s, listed) is None]
+    return [ReaderSpec(stream_name, s["ShardId"], (ShardCursor(s["ShardId"], initial_position),)) for s in starts]
+
+
+def checkpoint_path(checkpoint_dir: str, stream_name: str, reader: str) -> str:
+    return FileSystems.join(checkpoint_dir, stream_name, f"{reader}.json")
+
+
+def read_checkpoints(checkpoint_dir: str, stream_name: str) -> list[ReaderSpec]:
+    """The readers saved under ``checkpoint_dir`` for ``stream_name`` (none if there are no files)."""
+    pattern = FileSystems.join(checkpoint_dir, stream_name, "*.json")
+    try:
+        matches = FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # noqa: BLE001 - a directory that does not exist yet holds no checkpoints
+        return []
+    readers = []
+    for metadata in sorted(matches, key=lambda m: m.path):
+        with FileSystems.open(metadata.path) as handle:
+            saved = json.loads(handle.read())
+        cursors = tuple(ShardCursor(c["shard_id"], c["start"], c.get("after")) for c in saved["cursors"])
+        readers.append(ReaderSpec(stream_name, saved["reader"], cursors))
+    return readers
+
+
+def write_checkpoint(checkpoint_dir: str, reader: ReaderSpec) -> None:
+    """Writes the reader's cursors to a temporary file, then renames it over the last checkpoint."""
+    path = checkpoint_path(checkpoint_dir, reader.stream, reader.name)
+    temporary = f"{path}.tmp-{random.getrandbits(32):08x}"
+    body = json.dumps({"reader": reader.name, "cursors": [c._asdict() for c in reader.cursors]}).encode()
+    with FileSystems.create(temporary) as handle:
+        handle.write(body)
+    FileSystems.rename([temporary], [path])
+
+
+class DiscoverShardsFn(beam.DoFn):
+    """Impulse → one ReaderSpec per reader: from the checkpoint files if there are any, else from the stream's
+    shards and the initial position."""
+
+    def __init__(self, settings: KinesisSettings):
+        self._settings = settings
+
+    def process(self, _impulse: bytes) -> Iterator[ReaderSpec]:
+        settings = self._settings
+        if settings.checkpoint_dir and (saved := read_checkpoints(settings.checkpoint_dir, settings.stream_name)):
+            _log.info("kinesis: resuming %d reader(s) of %s from %s", len(saved), settings.stream_name,
+                      settings.checkpoint_dir)
+            yield from saved
+            return
+        shards = list_shards(kinesis_client(settings), settings.stream_name)
+        readers = starting_readers(shards, settings.stream_name, settings.initial_position)
+        _log.info("kinesis: %s has %d shard(s); starting %d reader(s) at %s", settings.stream_name, len(shards),
+                  len(readers), settings.initial_position)
+        yield from readers
+
+
+class KinesisRestrictionTracker(RestrictionTracker):
+    """Claims are whole new cursor lists (a reader's progress). A split is a checkpoint: the primary keeps
+    nothing more to do and the residual is every cursor as last claimed. Split and claim may come from
+    different threads (the DirectRunner checkpoints from a timer), hence the lock."""
+
+    def __init__(self, restriction: KinesisRestriction):
+        self._restriction = restriction
+        self._checkpointed = False
+        self._lock = threading.Lock()
+
+    def current_restriction(self) -> KinesisRestriction:
+        with self._lock:
+            return self._restriction
+
+    def try_claim(self, cursors: tuple[ShardCursor, ...]) -> bool:
+        with self._lock:
+            if self._checkpointed:
+                return False
+            self._restriction = KinesisRestriction(cursors)
+            return True
+
+    def try_split(self, fraction_of_remainder: float):
+        with self._lock:
+            if self._checkpointed:
+                return None
+            self._checkpointed = True
+            residual = self._restriction
+            self._restriction = KinesisRestriction(())
+            return self._restriction, residual
+
+    def check_done(self) -> None:
+        """Always done: a reader stops only after a checkpoint or when every cursor has ended."""
+
+    def is_bounded(self) -> bool:
+        return False
+
+
+class _KinesisRestrictionProvider(RestrictionProvider):
+    def initial_restriction(self, reader: ReaderSpec) -> KinesisRestriction:
+        return KinesisRestriction(reader.cursors)
+
+    def create_tracker(self, restriction: KinesisRestriction) -> KinesisRestrictionTracker:
+        return KinesisRestrictionTracker(restriction)
+
+    def restriction_size(self, reader: ReaderSpec, restriction: KinesisRestriction) -> int:
+        return len(restriction.cursors)
+
+    def split(self, reader: ReaderSpec, restriction: KinesisRestriction):
+        yield restriction
+
+
+class _ShardPacing:
+    """When each shard may be asked again, and its backoff after throttling or a transient error."""
+
+    def __init__(self):
+        self.next_call: dict[str, float] = {}
+        self.failures: dict[str, int] = {}
+
+    def ready(self, shard_id: str, now: float) -> bool:
+        return self.next_call.get(shard_id, 0.0) <= now
+
+    def answered(self, shard_id: str, had_records: bool, now: float) -> None:
+        self.failures.pop(shard_id, None)
+        self.next_call[shard_id] = now + (BUSY_SHARD_INTERVAL_SECS if had_records else IDLE_SHARD_INTERVAL_SECS)
+
+    def failed(self, shard_id: str, now: float) -> float:
+        attempt = self.failures.get(shard_id, 0) + 1
+        self.failures[shard_id] = attempt
+        delay = random.uniform(0, min(MAX_BACKOFF_SECS, 0.1 * 2 ** attempt))  # full jitter
+        self.next_call[shard_id] = now + max(delay, BUSY_SHARD_INTERVAL_SECS)
+        return delay
+
+    def wait_secs(self, shard_ids: list[str], now: float) -> float:
+        return max(0.0, min((self.next_call.get(s, 0.0) for s in shard_ids), default=0.0) - now)
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    """botocore's datetimes carry a local-zone tzinfo that Beam's from_utc_datetime refuses, even when UTC."""
+    return Timestamp(micros=round(moment.timestamp() * 1_000_000))
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def _is_transient(exc: Exception) -> bool:
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ReadTimeoutError
+
+    return isinstance(exc, (BotoConnectionError, ReadTimeoutError)) or _error_code(exc) in _TRANSIENT_ERRORS
+
+
+class ReadShardsFn(beam.DoFn):
+    """ReaderSpec → RawRecord, one restriction (a list of shard cursors) per reader; see the module doc."""
+
+    def __init__(self, settings: KinesisSettings):
+        self._settings = settings
+        self._records = Metrics.counter("gatewaystream", "kinesis_records_read")
+        self._user_records = Metrics.counter("gatewaystream", "kinesis_user_records")
+        self._throttled = Metrics.counter("gatewaystream", "kinesis_throttled")
+        self._shards_ended = Metrics.counter("gatewaystream", "kinesis_shards_ended")
+        self._behind = Metrics.distribution("gatewaystream", "kinesis_millis_behind_latest")
+
+    def setup(self) -> None:
+        self._client = kinesis_client(self._settings)
+        self._iterators: dict[ShardCursor, str] = {}  # cursor → the shard iterator that continues it
+        self._pacing = _ShardPacing()
+        self._last_checkpoint_write: dict[str, float] = {}
+        self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a split took the cursor away
+        self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a checkpoint took the cursor away
+
+    def process(self, reader: ReaderSpec,
+                tracker=beam.DoFn.RestrictionParam(_KinesisRestrictionProvider()),
+                watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
+        if not hasattr(self, "_client"):
+            self.setup()  # Beam 2.77's DirectRunner runs a splittable DoFn without calling setup()
+        began = time.monotonic()
+        cursors = list(tracker.current_restriction().cursors)
+        emitted: list[beam.window.TimestampedValue] = []
+        while cursors and len(emitted) < MAX_RECORDS_PER_CALL and time.monotonic() - began < MAX_CALL_SECS:
+            now = time.monotonic()
+            ready = [c for c in cursors if self._pacing.ready(c.shard_id, now)]
+            if not ready:
+                if emitted:
+                    break
+                # Nothing to ask for yet: wait a little here (the DirectRunner re-invokes a deferred reader at
+                # once, ignoring the delay), the rest of the wait through the deferral below.
+                time.sleep(min(self._pacing.wait_secs([c.shard_id for c in cursors], now), IDLE_WAIT_SECS))
+                if time.monotonic() - began >= IDLE_WAIT_SECS:
+                    break
+                continue
+            for cursor in ready:
+                fetched = self._prefetched.pop(cursor, None) or self._get_records(cursor)
+                if fetched is None:
+                    continue
+                records, successors, arrival = fetched
+                position = cursors.index(cursor)
+                claimed = cursors[:position] + successors + cursors[position + 1:]
+                if not tracker.try_claim(tuple(claimed)):
+                    # The runner split the restriction away: the residual holds ``cursor`` as it was. Keep what
+                    # was fetched for whoever resumes it here.
+                    self._prefetched[cursor] = fetched
+                    self._save(reader, cursors, force=True)
+                    return emitted
+                cursors = claimed
+                emitted.extend(records)
+                if arrival is not None and arrival > (watermark.current_watermark() or Timestamp(0)):
+                    watermark.set_watermark(arrival)
+        self._save(reader, cursors, force=not cursors)
+        if cursors:
+            tracker.defer_remainder(Duration(seconds=self._pacing.wait_secs([c.shard_id for c in cursors],
+                                                                            time.monotonic())))
+        return emitted
+
+    def _get_records(self, cursor: ShardCursor):
+        """(records as timestamped RawRecords, the cursors that replace ``cursor``, watermark candidate), or
+        None if the shard is backing off."""
+        stream = self._settings.stream_name
+        try:
+            iterator = self._iterators.pop(cursor, None) or self._client.get_shard_iterator(
+                StreamName=stream, ShardId=cursor.shard_id, **cursor.iterator_arguments())["ShardIterator"]
+            response = self._client.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+        except Exception as exc:
+            if _error_code(exc) == "ExpiredIteratorException":
+                self._pacing.failed(cursor.shard_id, time.monotonic())
+                return None
+            if not _is_transient(exc):
+                raise
+            self._throttled.inc()
+            delay = self._pacing.failed(cursor.shard_id, time.monotonic())
+            _log.warning("kinesis: %s on %s/%s; retrying in %.1f s", _error_code(exc) or type(exc).__name__,
+                         stream, cursor.shard_id, delay)
+            return None
+        records = response["Records"]
+        self._pacing.answered(cursor.shard_id, bool(records), time.monotonic())
+        self._behind.update(int(response.get("MillisBehindLatest", 0)))
+        out = []
+        for record in records:
+            self._records.inc()
+            out.extend(self._raw_records(cursor.shard_id, record))
+        after = records[-1]["SequenceNumber"] if records else cursor.after
+        next_iterator = response.get("NextShardIterator")
+        if next_iterator is None:
+            self._shards_ended.inc()
+            successors = self._children(cursor.shard_id)
+            _log.info("kinesis: shard %s/%s ended; reading its children %s", stream, cursor.shard_id,
+                      [c.shard_id for c in successors] or "(none: they belong to another reader)")
+        else:
+            moved = ShardCursor(cursor.shard_id, cursor.start, after)
+            if len(self._iterators) > _MAX_CACHED_ITERATORS:  # cursors handed to other workers by checkpoints
+                self._iterators.clear()
+            self._iterators[moved] = next_iterator
+            successors = [moved]
+        caught_up = not records or int(response.get("MillisBehindLatest", 1)) == 0
+        arrival = (Timestamp.now() if caught_up
+                   else _timestamp(records[-1]["ApproximateArrivalTimestamp"]))
+        return out, successors, arrival
+
+    def _raw_records(self, shard_id: str, record: dict[str, Any]) -> list[beam.window.TimestampedValue]:
+        origin = f"kinesis:{self._settings.stream_name}/{shard_id}#seq={record['SequenceNumber']}"
+        arrival = _timestamp(record["ApproximateArrivalTimestamp"])
+        try:
+            payloads = user_records(record["Data"])
+        except KplFormatError as exc:
+            # Handed on whole: the decoder dead-letters it with its payload, nothing is dropped.
+            _log.warning("kinesis: %s is not a readable KPL record (%s); passing it on as one record", origin, exc)
+            payloads = [record["Data"]]
+        if len(payloads) == 1:
+            self._user_records.inc()
+            return [beam.window.TimestampedValue(RawRecord(payloads[0], origin), arrival)]
+        self._user_records.inc(len(payloads))
+        return [beam.window.TimestampedValue(RawRecord(payload, f"{origin}&sub={index}"), arrival)
+                for index, payload in enumerate(payloads)]
+
+    def _children(self, shard_id: str) -> list[ShardCursor]:
+        shards = list_shards(self._client, self._settings.stream_name)
+        listed = {shard["ShardId"] for shard in shards}
+        return [ShardCursor(s["ShardId"], "TRIM_HORIZON") for s in shards if owning_parent(s, listed) == shard_id]
+
+    def _save(self, reader: ReaderSpec, cursors: list[ShardCursor], force: bool = False) -> None:
+        directory = self._settings.checkpoint_dir
+        now = time.monotonic()
+        recently = now - self._last_checkpoint_write.get(reader.name, 0) < CHECKPOINT_WRITE_SECS
+        if not directory or (recently and not force):
+            return
+        self._last_checkpoint_write[reader.name] = now
+        write_checkpoint(directory, reader._replace(cursors=tuple(cursors)))
+
+
+class ReadKinesisRecords(beam.PTransform):
+    """A Kinesis data stream → RawRecord (unbounded), timestamped with each record's arrival time."""
+
+    def __init__(self, settings: KinesisSettings):
+        super().__init__()
+        parse_stream(settings.stream)
+        parse_initial_position(settings.initial_position)
+        self._settings = settings
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Impulse" >> beam.Impulse()
+            | "DiscoverShards" >> beam.ParDo(DiscoverShardsFn(self._settings))
+            | "SpreadReaders" >> beam.Reshuffle()
+            | "ReadShards" >> beam.ParDo(ReadShardsFn(self._settings))
+        )
