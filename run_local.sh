@@ -3,14 +3,21 @@
 # creates .venv and installs the project (first run only), starts the Pub/Sub emulator and the local
 # collector on 127.0.0.1, publishes samples/*.jsonl, runs the pipeline on the DirectRunner until every
 # sample event is accounted for, prints the collector's report, and stops everything it started.
-# Options: --timeout SECS, --work-dir DIR (default ./local-run), --samples DIR.
+# Options: --source pubsub|kinesis (kinesis: a local kinesalite server instead of the emulator),
+# --timeout SECS, --work-dir DIR (default ./local-run), --samples DIR.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "run_local.sh: $1 not found: $2" >&2; exit 1; }; }
 need python3 "install Python 3.10 or newer"
-need gcloud "install the Google Cloud CLI with its Pub/Sub emulator (google-cloud-cli-pubsub-emulator)"
-need java "the Pub/Sub emulator needs a Java runtime (default-jre-headless)"
+case " $* " in
+  *" --source kinesis "*|*" --source=kinesis "*)
+    need node "the local Kinesis server (kinesalite, installed from npm on first use) needs Node.js"
+    need npm "kinesalite is installed from npm on first use" ;;
+  *)
+    need gcloud "install the Google Cloud CLI with its Pub/Sub emulator (google-cloud-cli-pubsub-emulator)"
+    need java "the Pub/Sub emulator needs a Java runtime (default-jre-headless)" ;;
+esac
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "run_local.sh: Python 3.10+ needed" >&2; exit 1; }
 
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pipeline, apache_beam' 2>/dev/null; then

@@ -1,9 +1,10 @@
 """``python -m pipeline.localrun`` (what ``run_local.sh`` runs): the bundled sample traffic end to end.
 
-Starts the Pub/Sub emulator and the local collector on 127.0.0.1, starts the pipeline on the
-DirectRunner reading the emulator, publishes every sample record, waits until every sample event is
-accounted for (received by the collector or dead-lettered), prints the collector's report and the
-accounting, and stops everything it started — also on Ctrl-C or failure.
+Starts the source — the Pub/Sub emulator, or with ``--source kinesis`` a local Kinesis server (kinesalite) —
+and the local collector on 127.0.0.1, starts the pipeline on the DirectRunner reading the source, sends every
+sample record, waits until every sample event is accounted for (received by the collector or
+dead-lettered), prints the collector's report and the accounting, and stops everything it started — also on
+Ctrl-C or failure.
 """
 from __future__ import annotations
 
@@ -11,20 +12,25 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.collector.report import build_report
 from pipeline.collector.store import EventStore
 from pipeline.local_services import (
+    LOCAL_AWS_ENVIRONMENT,
     LOCAL_PROJECT,
     MissingPrerequisite,
     Service,
     count_items,
+    create_stream,
     create_topic_and_subscription,
     dead_letters_in,
     http_json,
     publish,
+    put_records,
     start_collector,
+    start_kinesalite,
     start_pipeline,
     start_pubsub_emulator,
 )
@@ -40,7 +46,37 @@ def sample_records(samples: Path) -> list[bytes]:
     return records
 
 
-def run(samples: Path, work_dir: Path, timeout: float) -> int:
+SOURCES = ("pubsub", "kinesis")
+
+
+def start_source(source: str, work_dir: Path, services: list[Service]
+                 ) -> tuple[list[str], dict[str, str], Callable[[list[bytes]], str]]:
+    """Starts the local server of ``source``; returns the pipeline's source arguments, its environment, and a
+    function that sends records and says where they went."""
+    if source == "kinesis":
+        kinesis, endpoint = start_kinesalite(work_dir)
+        services.append(kinesis)
+        create_stream(endpoint, "gateway-logs", shards=2)
+
+        def send(records: list[bytes]) -> str:
+            put_records(endpoint, "gateway-logs", records)
+            return "Kinesis stream gateway-logs (2 shards)"
+
+        return (["--kinesis_stream=gateway-logs", f"--kinesis_endpoint_url={endpoint}",
+                  "--kinesis_initial_position=TRIM_HORIZON"], dict(LOCAL_AWS_ENVIRONMENT), send)
+    emulator, emulator_host = start_pubsub_emulator(work_dir)
+    services.append(emulator)
+    topic, subscription = create_topic_and_subscription(emulator_host, "gateway-logs", "gatewaystream")
+
+    def publish_all(records: list[bytes]) -> str:
+        publish(emulator_host, topic, records)
+        return topic
+
+    return ([f"--subscription={subscription}", f"--project={LOCAL_PROJECT}"],
+            {"PUBSUB_EMULATOR_HOST": emulator_host}, publish_all)
+
+
+def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub") -> int:
     if work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
@@ -52,21 +88,20 @@ def run(samples: Path, work_dir: Path, timeout: float) -> int:
     expected = sum(count_items(record) for record in records)
     services: list[Service] = []
     try:
-        print("run_local: starting the Pub/Sub emulator and the collector on 127.0.0.1 …", flush=True)
-        emulator, emulator_host = start_pubsub_emulator(work_dir)
-        services.append(emulator)
+        server = "a local Kinesis server (kinesalite)" if source == "kinesis" else "the Pub/Sub emulator"
+        print(f"run_local: starting {server} and the collector on 127.0.0.1 …", flush=True)
+        source_arguments, source_environment, send = start_source(source, work_dir, services)
         collector, collector_url = start_collector(work_dir)
         services.append(collector)
-        topic, subscription = create_topic_and_subscription(emulator_host, "gateway-logs", "gatewaystream")
         pipeline = start_pipeline(
-            ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector_url}",
-             f"--dead_letter={dead_letter_dir}", "--company_id_header=X-Org-Id", f"--project={LOCAL_PROJECT}"],
+            ["--runner=DirectRunner", *source_arguments, f"--api_endpoint={collector_url}",
+             f"--dead_letter={dead_letter_dir}", "--company_id_header=X-Org-Id"],
             work_dir,
-            {"PUBSUB_EMULATOR_HOST": emulator_host, "GATEWAYSTREAM_APPLICATION_ID": LOCAL_APPLICATION_ID},
+            {**source_environment, "GATEWAYSTREAM_APPLICATION_ID": LOCAL_APPLICATION_ID},
         )
         services.append(pipeline)
-        published = publish(emulator_host, topic, records)
-        print(f"run_local: published {published} sample records holding {expected} events to {topic}; "
+        destination = send(records)
+        print(f"run_local: sent {len(records)} sample records holding {expected} events to {destination}; "
               "the pipeline is running on the DirectRunner …", flush=True)
 
         deadline = time.monotonic() + timeout
@@ -121,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("local-run"),
                         help="where logs, the collector database and dead letters go (emptied first)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every event")
+    parser.add_argument("--source", choices=SOURCES, default="pubsub",
+                        help="read the samples through the Pub/Sub emulator or a local Kinesis server")
     args = parser.parse_args(argv)
-    return run(args.samples, args.work_dir, args.timeout)
+    return run(args.samples, args.work_dir, args.timeout, args.source)
 
 
 if __name__ == "__main__":
