@@ -27,6 +27,12 @@ _SHAPES = MappingProxyType({
     "dead_letter": r"^[^\s]+$",
     "archive": r"^[^\s]+$",
     "pubsub_expansion_service": r"^[^\s:]+:[0-9]+$",
+    "kinesis_stream": r"^([A-Za-z0-9_.-]{1,128}|arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/"
+                      r"[A-Za-z0-9_.-]{1,128})$",
+    "aws_region": r"^[a-z]{2}(-[a-z]+)+-[0-9]+$",
+    "kinesis_endpoint_url": r"^https?://[^\s]+$",
+    "kinesis_initial_position": r"^(LATEST|TRIM_HORIZON|AT_TIMESTAMP:[0-9T:.+-]+Z?)$",
+    "kinesis_checkpoint_dir": r"^[^\s]+$",
     "user_id_header": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]*$",  # an HTTP token (RFC 9110), or empty to disable
     "company_id_header": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]*$",
     "api_version_header": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]*$",

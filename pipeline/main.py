@@ -17,8 +17,10 @@ _log = logging.getLogger("gatewaystream")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, pipeline_options = parse_options(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apache_beam", "urllib3", "google"):
+    # force: validating the options may already have logged through the root logger, which configures it
+    # at WARNING and would drop our INFO lines.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("apache_beam", "urllib3", "google", "botocore", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _log.info("options: %s", describe(args))
     if args.subscription or args.topic:

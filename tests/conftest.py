@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.collector import Collector
-from pipeline.local_services import start_pubsub_emulator
+from pipeline.local_services import start_kinesalite, start_pubsub_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 APPLICATION_ID = "test-application-id-0042"
@@ -38,3 +38,13 @@ def run_cli(*arguments: str, env: dict[str, str] | None = None, timeout: float =
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID, **(env or {})},
     )
+
+
+@pytest.fixture(scope="session")
+def kinesis_server(tmp_path_factory):
+    """Endpoint URL of a local Kinesis server (kinesalite, on 127.0.0.1) started for this test session."""
+    service, endpoint = start_kinesalite(tmp_path_factory.mktemp("kinesalite"))
+    try:
+        yield endpoint
+    finally:
+        service.stop()

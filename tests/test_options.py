@@ -30,6 +30,12 @@ def test_help_lists_every_option_with_its_default():
         (["--input_format=xml"], "--input_format"),
         (["--subscription=projects/p/subscriptions/s"], "--input, --subscription"),
         (["--subscription=not-a-path", "--input="], "--subscription"),
+        (["--kinesis_stream=logs"], "--kinesis_stream"),
+        (["--input=", "--kinesis_stream=no spaces allowed"], "--kinesis_stream"),
+        (["--input=", "--kinesis_stream=logs", "--aws_region=us-east-1", "--kinesis_initial_position=OLDEST"],
+         "--kinesis_initial_position"),
+        (["--input=", "--kinesis_stream=logs", "--aws_region=us-east-1",
+          "--kinesis_initial_position=AT_TIMESTAMP:yesterday"], "--kinesis_initial_position"),
     ],
 )
 def test_invalid_option_exits_2_with_one_line_naming_it(arguments, named):

@@ -397,8 +397,12 @@ class ReadShardsFn(beam.DoFn):
         None if the shard is backing off."""
         stream = self._settings.stream_name
         try:
-            iterator = self._iterators.pop(cursor, None) or self._client.get_shard_iterator(
-                StreamName=stream, ShardId=cursor.shard_id, **cursor.iterator_arguments())["ShardIterator"]
+            iterator = self._iterators.pop(cursor, None)
+            if iterator is None:
+                iterator = self._client.get_shard_iterator(
+                    StreamName=stream, ShardId=cursor.shard_id, **cursor.iterator_arguments())["ShardIterator"]
+                if cursor.after is None:
+                    _log.info("kinesis: reading %s/%s from %s", stream, cursor.shard_id, cursor.start)
             response = self._client.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
         except Exception as exc:
             if _error_code(exc) == "ExpiredIteratorException":

@@ -1,0 +1,138 @@
+"""The Kinesis source's pure parts, without a server: KPL de-aggregation (against awslabs' own aggregator),
+option parsing, which shards a pipeline starts on and who reads a child shard, and the restriction tracker."""
+import hashlib
+from datetime import datetime, timezone
+
+import pytest
+from aws_kinesis_agg.aggregator import RecordAggregator
+
+from transforms.kinesis import (
+    KinesisConfigError,
+    KinesisRestriction,
+    KinesisRestrictionTracker,
+    ReaderSpec,
+    ShardCursor,
+    owning_parent,
+    parse_initial_position,
+    parse_stream,
+    read_checkpoints,
+    starting_readers,
+    write_checkpoint,
+)
+from transforms.kpl import MAGIC, KplFormatError, user_records
+
+
+def aggregate(payloads: list[bytes]) -> bytes:
+    aggregator = RecordAggregator()
+    for index, payload in enumerate(payloads):
+        assert aggregator.add_user_record(f"key-{index % 3}", payload) is None  # all fit in one record
+    return aggregator.clear_and_get().get_contents()[2]
+
+
+def test_a_kpl_record_gives_back_every_user_record_in_order():
+    payloads = [b'{"n": %d}' % n for n in range(50)] + [b"", b"\x00\xff binary"]
+    assert user_records(aggregate(payloads)) == payloads
+
+
+def test_a_plain_record_is_its_own_only_user_record():
+    assert user_records(b'{"request": {}}') == [b'{"request": {}}']
+    assert user_records(MAGIC) == [MAGIC]
+
+
+def test_a_record_with_the_magic_but_a_wrong_digest_is_a_plain_record():
+    aggregated = bytearray(aggregate([b"a", b"b"]))
+    aggregated[-1] ^= 0xFF
+    assert user_records(bytes(aggregated)) == [bytes(aggregated)]
+
+
+def test_a_digest_valid_but_unreadable_protobuf_raises_kpl_format_error():
+    message = b"\x1a\x05\x1a\x10abc"  # records → a Record whose data field claims 16 bytes but holds 3
+    corrupt = MAGIC + message + hashlib.md5(message).digest()  # noqa: S324
+    with pytest.raises(KplFormatError, match="past the end"):
+        user_records(corrupt)
+
+
+def test_stream_names_and_arns():
+    assert parse_stream("api-logs") == ("api-logs", None)
+    assert parse_stream("arn:aws:kinesis:eu-west-1:123456789012:stream/api-logs") == ("api-logs", "eu-west-1")
+    for bad in ("", "has space", "arn:aws:kinesis:eu-west-1:123:stream/x", "arn:aws:sqs:eu-west-1:123456789012:q"):
+        with pytest.raises(KinesisConfigError, match="kinesis_stream"):
+            parse_stream(bad)
+
+
+def test_initial_positions():
+    assert parse_initial_position("LATEST") == ("LATEST", None)
+    assert parse_initial_position("TRIM_HORIZON") == ("TRIM_HORIZON", None)
+    assert parse_initial_position("AT_TIMESTAMP:2026-11-26T08:00:00+01:00") == (
+        "AT_TIMESTAMP", datetime(2026, 11, 26, 7, 0, tzinfo=timezone.utc))
+    assert parse_initial_position("AT_TIMESTAMP:2026-11-26T07:00:00Z")[1] == datetime(2026, 11, 26, 7,
+                                                                                       tzinfo=timezone.utc)
+    for bad in ("latest", "AT_TIMESTAMP:2026-11-26T07:00:00", "AT_TIMESTAMP:", "SHARD_END"):
+        with pytest.raises(KinesisConfigError, match="kinesis_initial_position"):
+            parse_initial_position(bad)
+
+
+def test_a_cursor_resumes_after_its_sequence_number_else_at_its_start():
+    assert ShardCursor("s-0", "TRIM_HORIZON", "495").iterator_arguments() == {
+        "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": "495"}
+    assert ShardCursor("s-0", "LATEST").iterator_arguments() == {"ShardIteratorType": "LATEST"}
+    assert ShardCursor("s-0", "AT_TIMESTAMP:2026-11-26T07:00:00Z").iterator_arguments() == {
+        "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": datetime(2026, 11, 26, 7, tzinfo=timezone.utc)}
+
+
+def shard(shard_id, parent=None, adjacent=None, closed=False):
+    description = {"ShardId": shard_id, "SequenceNumberRange": {"StartingSequenceNumber": "1"}}
+    if parent:
+        description["ParentShardId"] = parent
+    if adjacent:
+        description["AdjacentParentShardId"] = adjacent
+    if closed:
+        description["SequenceNumberRange"]["EndingSequenceNumber"] = "9"
+    return description
+
+
+# s0 was split into s2 and s3; s1 and s3 were merged into s4; s5's parent has expired (no longer listed).
+RESHARDED = [shard("s0", closed=True), shard("s1", closed=True), shard("s2", "s0"), shard("s3", "s0", closed=True),
+             shard("s4", "s3", "s1"), shard("s5", "s-expired")]
+
+
+def test_from_the_horizon_readers_start_on_the_roots_and_each_child_has_one_owner():
+    readers = starting_readers(RESHARDED, "logs", "TRIM_HORIZON")
+    assert [(r.name, r.cursors) for r in readers] == [
+        ("s0", (ShardCursor("s0", "TRIM_HORIZON"),)),
+        ("s1", (ShardCursor("s1", "TRIM_HORIZON"),)),
+        ("s5", (ShardCursor("s5", "TRIM_HORIZON"),)),
+    ]
+    listed = {s["ShardId"] for s in RESHARDED}
+    assert {s["ShardId"]: owning_parent(s, listed) for s in RESHARDED} == {
+        "s0": None, "s1": None, "s2": "s0", "s3": "s0", "s4": "s3", "s5": None}
+    # Once s3 expires, the merged child belongs to its other parent's reader.
+    assert owning_parent(shard("s4", "s3", "s1"), {"s1", "s4"}) == "s1"
+
+
+def test_from_latest_readers_start_on_the_open_shards_only():
+    readers = starting_readers(RESHARDED, "logs", "LATEST")
+    assert [r.name for r in readers] == ["s2", "s4", "s5"]
+    assert all(r.cursors[0].start == "LATEST" for r in readers)
+
+
+def test_checkpoint_files_round_trip(tmp_path):
+    reader = ReaderSpec("logs", "s0", (ShardCursor("s2", "TRIM_HORIZON", "77"), ShardCursor("s3", "TRIM_HORIZON")))
+    write_checkpoint(str(tmp_path), reader)
+    write_checkpoint(str(tmp_path), reader._replace(name="s1", cursors=()))
+    assert read_checkpoints(str(tmp_path), "logs") == [reader, ReaderSpec("logs", "s1", ())]
+    assert read_checkpoints(str(tmp_path), "other-stream") == []
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["s0.json", "s1.json"]  # no temporary left
+
+
+def test_the_tracker_claims_progress_until_a_checkpoint_takes_the_rest():
+    start = KinesisRestriction((ShardCursor("s0", "LATEST"),))
+    tracker = KinesisRestrictionTracker(start)
+    moved = (ShardCursor("s0", "LATEST", "12"),)
+    assert tracker.try_claim(moved)
+    primary, residual = tracker.try_split(0)
+    assert (primary, residual) == (KinesisRestriction(()), KinesisRestriction(moved))
+    assert not tracker.try_claim((ShardCursor("s0", "LATEST", "13"),))  # the residual owns the shard now
+    assert tracker.try_split(0) is None
+    assert tracker.current_restriction() == KinesisRestriction(())
+    assert not tracker.is_bounded()
