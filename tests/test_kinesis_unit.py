@@ -7,9 +7,11 @@ import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
 
 from transforms.kinesis import (
+    DiscoverShardsFn,
     KinesisConfigError,
     KinesisRestriction,
     KinesisRestrictionTracker,
+    KinesisSettings,
     ReaderSpec,
     ShardCursor,
     owning_parent,
@@ -123,6 +125,20 @@ def test_checkpoint_files_round_trip(tmp_path):
     assert read_checkpoints(str(tmp_path), "logs") == [reader, ReaderSpec("logs", "s1", ())]
     assert read_checkpoints(str(tmp_path), "other-stream") == []
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["s0.json", "s1.json"]  # no temporary left
+
+
+def test_a_restart_gives_each_checkpointed_shard_its_own_reader(tmp_path):
+    # s0 was split while running: its reader went on to both children and saved them in one file.
+    write_checkpoint(str(tmp_path), ReaderSpec("logs", "s0", (ShardCursor("s2", "TRIM_HORIZON", "77"),
+                                                              ShardCursor("s3", "TRIM_HORIZON"))))
+    write_checkpoint(str(tmp_path), ReaderSpec("logs", "s1", (ShardCursor("s1", "LATEST", "12"),)))
+    write_checkpoint(str(tmp_path), ReaderSpec("logs", "s9", ()))  # read to its end, no children of its own
+    discover = DiscoverShardsFn(KinesisSettings("logs", "us-east-1", checkpoint_dir=str(tmp_path)))
+    readers = list(discover.process(b""))  # from the files alone: no Kinesis call is made
+    assert readers == [ReaderSpec("logs", "s2", (ShardCursor("s2", "TRIM_HORIZON", "77"),)),
+                       ReaderSpec("logs", "s3", (ShardCursor("s3", "TRIM_HORIZON"),)),
+                       ReaderSpec("logs", "s1", (ShardCursor("s1", "LATEST", "12"),))]
+    assert read_checkpoints(str(tmp_path), "logs") == sorted(readers, key=lambda r: r.name)
 
 
 def test_the_tracker_claims_progress_until_a_checkpoint_takes_the_rest():

@@ -216,6 +216,20 @@ def write_checkpoint(checkpoint_dir: str, reader: ReaderSpec) -> None:
     FileSystems.rename([temporary], [path])
 
 
+def one_reader_per_shard(checkpoint_dir: str, saved: list[ReaderSpec]) -> list[ReaderSpec]:
+    """Gives each saved cursor its own reader again: after a split, a reader went on to both children, so a
+    restart brings back one reader per shard. The new files are written before the old ones are deleted: a
+    crash in between reads some records twice, never loses any."""
+    readers = [ReaderSpec(reader.stream, cursor.shard_id, (cursor,)) for reader in saved for cursor in reader.cursors]
+    names = {reader.name for reader in readers}
+    for reader in readers:
+        write_checkpoint(checkpoint_dir, reader)
+    stale = [checkpoint_path(checkpoint_dir, r.stream, r.name) for r in saved if r.name not in names]
+    if stale:
+        FileSystems.delete(stale)
+    return readers
+
+
 class DiscoverShardsFn(beam.DoFn):
     """Impulse → one ReaderSpec per reader: from the checkpoint files if there are any, else from the stream's
     shards and the initial position."""
@@ -226,9 +240,10 @@ class DiscoverShardsFn(beam.DoFn):
     def process(self, _impulse: bytes) -> Iterator[ReaderSpec]:
         settings = self._settings
         if settings.checkpoint_dir and (saved := read_checkpoints(settings.checkpoint_dir, settings.stream_name)):
-            _log.info("kinesis: resuming %d reader(s) of %s from %s", len(saved), settings.stream_name,
+            readers = one_reader_per_shard(settings.checkpoint_dir, saved)
+            _log.info("kinesis: resuming %d reader(s) of %s from %s", len(readers), settings.stream_name,
                       settings.checkpoint_dir)
-            yield from saved
+            yield from readers
             return
         shards = list_shards(kinesis_client(settings), settings.stream_name)
         readers = starting_readers(shards, settings.stream_name, settings.initial_position)
