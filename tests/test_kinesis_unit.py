@@ -17,6 +17,7 @@ from transforms.kinesis import (
     owning_parent,
     parse_initial_position,
     parse_stream,
+    pinned,
     read_checkpoints,
     starting_readers,
     write_checkpoint,
@@ -116,6 +117,15 @@ def test_from_latest_readers_start_on_the_open_shards_only():
     readers = starting_readers(RESHARDED, "logs", "LATEST")
     assert [r.name for r in readers] == ["s2", "s4", "s5"]
     assert all(r.cursors[0].start == "LATEST" for r in readers)
+
+
+def test_a_latest_cursor_is_pinned_to_the_time_its_iterator_was_taken():
+    moment = datetime(2026, 11, 26, 7, 0, 1, tzinfo=timezone.utc)
+    assert pinned(ShardCursor("s0", "LATEST"), moment) == ShardCursor("s0", "AT_TIMESTAMP:2026-11-26T07:00:00+00:00")
+    assert parse_initial_position(pinned(ShardCursor("s0", "LATEST"), moment).start)[1] == datetime(
+        2026, 11, 26, 7, 0, tzinfo=timezone.utc)
+    for unchanged in (ShardCursor("s0", "LATEST", "12"), ShardCursor("s0", "TRIM_HORIZON")):
+        assert pinned(unchanged, moment) == unchanged
 
 
 def test_checkpoint_files_round_trip(tmp_path):

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -159,6 +159,17 @@ class ShardCursor(NamedTuple):
             return {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": self.after}
         kind, moment = parse_initial_position(self.start)
         return {"ShardIteratorType": kind, **({"Timestamp": moment} if moment else {})}
+
+
+def pinned(cursor: ShardCursor, now: datetime | None = None) -> ShardCursor:
+    """A LATEST cursor whose iterator was just taken, as ``AT_TIMESTAMP:<then - 1 s>``: if the restriction
+    resumes elsewhere before its shard's first record (another worker, a restart), asking for LATEST again
+    would skip what arrived in between. (Not at discovery: kinesalite hangs on an AT_TIMESTAMP iterator
+    for a shard with no record after that time, which real Kinesis answers at once.)"""
+    if cursor.start != "LATEST" or cursor.after is not None:
+        return cursor
+    moment = (now or datetime.now(timezone.utc)) - timedelta(seconds=1)
+    return cursor._replace(start=f"AT_TIMESTAMP:{moment.isoformat()}")
 
 
 class KinesisRestriction(NamedTuple):
@@ -412,15 +423,20 @@ class ReadShardsFn(beam.DoFn):
         None if the shard is backing off."""
         stream = self._settings.stream_name
         try:
-            iterator = self._iterators.pop(cursor, None)
+            # An iterator stays cached under its cursor until its records are fetched, so a throttled call
+            # retries with the same iterator (a fresh LATEST one would skip what arrived in between).
+            iterator = self._iterators.get(cursor)
             if iterator is None:
                 iterator = self._client.get_shard_iterator(
                     StreamName=stream, ShardId=cursor.shard_id, **cursor.iterator_arguments())["ShardIterator"]
+                self._iterators[cursor] = iterator
                 if cursor.after is None:
                     _log.info("kinesis: reading %s/%s from %s", stream, cursor.shard_id, cursor.start)
             response = self._client.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+            del self._iterators[cursor]
         except Exception as exc:
             if _error_code(exc) == "ExpiredIteratorException":
+                self._iterators.pop(cursor, None)
                 self._pacing.failed(cursor.shard_id, time.monotonic())
                 return None
             if not _is_transient(exc):
@@ -430,6 +446,7 @@ class ReadShardsFn(beam.DoFn):
             _log.warning("kinesis: %s on %s/%s; retrying in %.1f s", _error_code(exc) or type(exc).__name__,
                          stream, cursor.shard_id, delay)
             return None
+        cursor = pinned(cursor)
         records = response["Records"]
         self._pacing.answered(cursor.shard_id, bool(records), time.monotonic())
         self._behind.update(int(response.get("MillisBehindLatest", 0)))
