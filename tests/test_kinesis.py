@@ -2,6 +2,7 @@
 ``python -m pipeline --kinesis_stream`` (streaming, DirectRunner), delivered to the real local collector."""
 from __future__ import annotations
 
+import gzip
 import http.client
 import random
 import threading
@@ -21,7 +22,7 @@ from pipeline.local_services import (
     start_pipeline,
     wait_for,
 )
-from pipeline.sample_traffic import kong_record
+from pipeline.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
 from tests.conftest import APPLICATION_ID
 from tests.test_kinesis_unit import aggregate
 from transforms.event import transaction_id_for
@@ -65,14 +66,17 @@ def test_records_on_a_two_shard_stream_all_arrive_once(kinesis_server, collector
     plain = kong_records(1500)
     kpl_payloads = kong_records(40, first=5000)
     kpl_record = aggregate(kpl_payloads)  # one Kinesis record holding 40 user records
+    # What a CloudWatch Logs subscription filter writes to Kinesis: a gzip envelope of access-log lines.
+    access_logs = [aws_access_log(n, random.Random(n)) for n in range(5)]
+    cloudwatch_record = gzip.compress(orjson.dumps(cloudwatch_envelope(access_logs)))
     broken = b'{"request": {"method": "GET"'
     pipeline = start_reader(stream, kinesis_server, collector, tmp_path, "--kinesis_initial_position=LATEST")
     try:
         # LATEST: the readers must hold their iterators before the records are put.
         wait_for(lambda: pipeline.log_tail(100).count("from LATEST") == 2 or not pipeline.running(), 60,
                  "both shard readers")
-        put_records(kinesis_server, stream, [*plain, kpl_record, broken])
-        expected = ids_of(plain) | ids_of(kpl_payloads)
+        put_records(kinesis_server, stream, [*plain, kpl_record, cloudwatch_record, broken])
+        expected = ids_of(plain) | ids_of(kpl_payloads) | {line["requestId"] for line in access_logs}
         await_events(collector, pipeline, len(expected))
         wait_for(lambda: dead_letters_in(tmp_path / "dl"), 30, "the dead letter")
     finally:
@@ -80,14 +84,16 @@ def test_records_on_a_two_shard_stream_all_arrive_once(kinesis_server, collector
 
     events = collector.store.events()
     assert {event["transaction_id"] for event in events} == expected
-    assert len(expected) == len(plain) + len(kpl_payloads)
+    assert len(expected) == len(plain) + len(kpl_payloads) + len(access_logs)
     assert collector.store.counts()["events"] == len(expected)  # nothing twice
-    shards = {letter["source"].split("/")[1].split("#")[0] for letter in dead_letters_in(tmp_path / "dl")}
     [letter] = dead_letters_in(tmp_path / "dl")
     assert (letter["stage"], letter["reason"], letter["payload"]) == ("decode", "invalid_json", broken)
-    assert letter["source"].startswith(f"kinesis:{stream}/shardId-") and shards <= {
-        "shardId-000000000000", "shardId-000000000001"}
+    assert letter["source"].split("#")[0] in {f"kinesis:{stream}/shardId-00000000000{n}" for n in (0, 1)}
     by_id = {event["transaction_id"]: event for event in events}
+    for line in access_logs:
+        arrived = by_id[line["requestId"]]
+        assert (arrived["request"]["verb"], arrived["response"]["status"]) == (line["httpMethod"],
+                                                                               int(line["status"]))
     sample = orjson.loads(plain[7])
     assert by_id[sample["request"]["id"]]["request"]["verb"] == sample["request"]["method"]
     assert by_id[sample["request"]["id"]]["response"]["status"] == sample["response"]["status"]
