@@ -62,7 +62,9 @@ MAX_BACKOFF_SECS = 10.0
 # records are returned as a list, so they reach the pipeline with the position they were claimed at.
 MAX_CALL_SECS = 1.0
 MAX_RECORDS_PER_CALL = 5_000
-IDLE_WAIT_SECS = 0.25
+# Waiting blocks the DirectRunner's only worker thread: at 0.25 s the rest of the pipeline starved at low load
+# (p50 latency 2.9 s at 300 events/s), at 0.02 s it does not (p50 1.9 s at 480 events/s).
+IDLE_WAIT_SECS = 0.02
 CHECKPOINT_WRITE_SECS = 1.0
 _MAX_CACHED_ITERATORS = 1000
 _TRANSIENT_ERRORS = ("ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException",
