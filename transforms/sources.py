@@ -125,8 +125,9 @@ def pubsub_source_for(runner: str | None, choice: str = "auto") -> str:
 class ReadPubSubRecords(beam.PTransform):
     """A Pub/Sub subscription or topic → RawRecord, with the message's ``format`` attribute as a hint.
 
-    ``implementation`` is ``native`` (Beam's Python ReadFromPubSub: on the DirectRunner it pulls 10 messages
-    per bundle and acks them before processing, at-most-once locally; on Dataflow it is the service's
+    ``implementation`` is ``native`` (Beam's Python ReadFromPubSub: on the DirectRunner it pulls a bundle at a
+    time, sized by ``pipeline/direct_pubsub.py``, and acks it before processing, at-most-once locally; on
+    Dataflow it is the service's
     native source) or ``cross_language`` (Beam's Java PubsubIO through the expansion service, for Flink and
     other portable runners); see ``pubsub_source_for``.
     """
