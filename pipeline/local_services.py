@@ -92,10 +92,10 @@ class Service:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
-    def await_ready(self, health_url: str, timeout: float, failure: type[Exception]) -> None:
-        """Waits until ``health_url`` answers 2xx; if the process dies or time runs out, stops it and raises."""
+    def await_ready(self, ready: Callable[[], bool], timeout: float, failure: type[Exception]) -> None:
+        """Waits until ``ready()``; if the process dies or time runs out, stops it and raises."""
         try:
-            wait_for(lambda: http_ok(health_url) or not self.running(), timeout, f"the {self.name}")
+            wait_for(lambda: ready() or not self.running(), timeout, f"the {self.name}")
         except TimeoutError:
             self.stop()
             raise
@@ -138,7 +138,7 @@ def start_pubsub_emulator(work_dir: Path, port: int | None = None, timeout: floa
          f"--project={LOCAL_PROJECT}", f"--data-dir={data_dir}", "--quiet"],
         work_dir / "pubsub-emulator.log",
     )
-    service.await_ready(f"http://{host_port}/", timeout, MissingPrerequisite)
+    service.await_ready(lambda: http_ok(f"http://{host_port}/"), timeout, MissingPrerequisite)
     return service, host_port
 
 
@@ -226,17 +226,8 @@ def start_kinesalite(work_dir: Path, port: int | None = None, timeout: float = 3
     port = port or free_port()
     service = Service("kinesalite", ["node", "-e", _KINESALITE_SERVER, str(port)], work_dir / "kinesalite.log",
                       cwd=directory)  # node -e resolves require() from the working directory
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _listening(port) or not service.running(), timeout, "kinesalite")
-    except TimeoutError:
-        service.stop()
-        raise
-    if not service.running():
-        tail = service.log_tail()
-        service.stop()
-        raise MissingPrerequisite(f"kinesalite did not start ({directory}):\n{tail}")
-    return service, endpoint
+    service.await_ready(lambda: _listening(port), timeout, MissingPrerequisite)
+    return service, f"http://127.0.0.1:{port}"
 
 
 def _listening(port: int) -> bool:
@@ -287,7 +278,7 @@ def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30
          "--db", str(work_dir / "collector.db")],
         work_dir / "collector.log",
     )
-    service.await_ready(f"{url}/health", timeout, RuntimeError)
+    service.await_ready(lambda: http_ok(f"{url}/health"), timeout, RuntimeError)
     return service, url
 
 

@@ -21,14 +21,19 @@ def collector(tmp_path):
         yield running
 
 
+def _serve(start, tmp_path_factory, name: str):
+    """Starts a local service for the test session; yields its address and stops it afterwards."""
+    service, address = start(tmp_path_factory.mktemp(name))
+    try:
+        yield address
+    finally:
+        service.stop()
+
+
 @pytest.fixture(scope="session")
 def pubsub_emulator(tmp_path_factory):
     """``host:port`` of a Pub/Sub emulator started for this test session."""
-    service, host = start_pubsub_emulator(tmp_path_factory.mktemp("emulator"))
-    try:
-        yield host
-    finally:
-        service.stop()
+    yield from _serve(start_pubsub_emulator, tmp_path_factory, "emulator")
 
 
 def run_cli(*arguments: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -43,8 +48,4 @@ def run_cli(*arguments: str, env: dict[str, str] | None = None, timeout: float =
 @pytest.fixture(scope="session")
 def kinesis_server(tmp_path_factory):
     """Endpoint URL of a local Kinesis server (kinesalite, on 127.0.0.1) started for this test session."""
-    service, endpoint = start_kinesalite(tmp_path_factory.mktemp("kinesalite"))
-    try:
-        yield endpoint
-    finally:
-        service.stop()
+    yield from _serve(start_kinesalite, tmp_path_factory, "kinesalite")
