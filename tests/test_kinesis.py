@@ -126,6 +126,31 @@ def test_a_shard_split_mid_run_loses_and_duplicates_nothing(kinesis_server, coll
     assert "ended; reading its children ['shardId-000000000002', 'shardId-000000000003']" in pipeline.log_tail(200)
 
 
+def test_a_merge_mid_run_reads_the_merged_shard_once(kinesis_server, collector, tmp_path):
+    stream = new_stream(kinesis_server, 2)
+    client = local_kinesis_client(kinesis_server)
+    before, after = kong_records(400, first=20_000), kong_records(400, first=30_000)
+    pipeline = start_reader(stream, kinesis_server, collector, tmp_path, "--kinesis_initial_position=TRIM_HORIZON")
+    try:
+        put_records(kinesis_server, stream, before)
+        await_events(collector, pipeline, len(before))
+        client.merge_shards(StreamName=stream, ShardToMerge="shardId-000000000000",
+                            AdjacentShardToMerge="shardId-000000000001")
+        wait_for(lambda: len(client.list_shards(StreamName=stream)["Shards"]) == 3, 30, "the merge")
+        landed = client.put_records(StreamName=stream, Records=[
+            {"Data": data, "PartitionKey": f"k{index}"} for index, data in enumerate(after)])["Records"]
+        assert {entry["ShardId"] for entry in landed} == {"shardId-000000000002"}
+        await_events(collector, pipeline, len(before) + len(after))
+        time.sleep(2)  # a second reader of the merged shard would deliver its copies by now
+    finally:
+        pipeline.stop()
+    assert {event["transaction_id"] for event in collector.store.events()} == ids_of(before) | ids_of(after)
+    assert collector.store.counts()["events"] == len(before) + len(after)
+    log = pipeline.log_tail(200)
+    assert "shardId-000000000000 ended; reading its children ['shardId-000000000002']" in log
+    assert "shardId-000000000001 ended; reading its children (none: they belong to another reader)" in log
+
+
 def test_a_restart_from_the_checkpoint_resumes_where_it_stopped(kinesis_server, collector, tmp_path):
     stream = new_stream(kinesis_server, 2)
     checkpoints = tmp_path / "checkpoints"

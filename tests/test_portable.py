@@ -58,6 +58,25 @@ def test_pipeline_proto_round_trips_and_holds_no_direct_runner_transform():
     assert beam.Pipeline.from_runner_api(proto, beam.runners.DirectRunner(), PipelineOptions()) is not None
 
 
+def test_the_kinesis_source_is_a_splittable_dofn_in_the_portable_proto():
+    args, _ = parse_options(["--kinesis_stream=api-logs", "--aws_region=eu-west-1", "--dead_letter=/tmp/dl",
+                             "--output=/tmp/out"])
+    pipeline = beam.Pipeline(options=PipelineOptions(["--runner=PortableRunner", "--streaming"]))
+    graph.build(pipeline, args)
+    proto = pipeline.to_runner_api()  # pickles the reader, its restriction provider and watermark estimator
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    splittable = []
+    for transform in proto.components.transforms.values():
+        if transform.spec.urn == "beam:transform:pardo:v1":
+            payload = beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload)
+            if payload.restriction_coder_id:
+                splittable.append(transform.unique_name)
+    assert splittable == ["Read/ReadShards"]
+    assert not any("direct" in t.spec.urn.lower() for t in proto.components.transforms.values())
+    assert beam.Pipeline.from_runner_api(proto, beam.runners.DirectRunner(), PipelineOptions()) is not None
+
+
 def test_settings_and_sinks_pickle():
     args, _ = parse_options(["--input=samples/*.jsonl", "--dead_letter=d", "--output=o", "--hash_salt=s",
                              "--field_masks=user_id=HASH", "--request_body_masks=password,card.number"])
