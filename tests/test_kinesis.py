@@ -25,7 +25,6 @@ from pipeline.local_services import (
 from pipeline.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
 from tests.conftest import APPLICATION_ID
 from tests.test_kinesis_unit import aggregate
-from transforms.event import transaction_id_for
 
 pytestmark = pytest.mark.integration
 
@@ -253,8 +252,3 @@ def test_a_throttled_stream_slows_down_and_recovers(kinesis_server, collector, t
     assert 4 <= len(calls) <= 30, calls
     assert second_half <= first_half, calls
     assert "ProvisionedThroughputExceededException on" in pipeline.log_tail(200)
-
-
-def test_transaction_ids_of_kinesis_records_are_those_of_the_same_bytes_anywhere():
-    record = kong_records(1)[0]
-    assert transaction_id_for(record, 0) == transaction_id_for(bytes(record), 0)
