@@ -9,14 +9,22 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline import direct_pubsub, direct_sdf, graph, portable  # noqa: F401 - portable registers the PROCESS worker handler
-from pipeline.options import describe, parse_options
+from pipeline.options import describe, kinesis_settings, parse_options
 from pipeline.summary import print_summary
+from transforms import kinesis
 
 _log = logging.getLogger("gatewaystream")
+LOCAL_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, pipeline_options = parse_options(sys.argv[1:] if argv is None else argv)
+    if args.kinesis_stream:
+        runner = (pipeline_options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1]
+        # Checked only for local runs: a Dataflow or Flink launcher may not hold the workers' AWS credentials.
+        if runner in LOCAL_RUNNERS and (problem := kinesis.stream_problem(kinesis_settings(args))):
+            print(f"python -m pipeline: --kinesis_stream: {problem}", file=sys.stderr)
+            return 2
     # force: validating the options may already have logged through the root logger, which configures it
     # at WARNING and would drop our INFO lines.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)

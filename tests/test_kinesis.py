@@ -23,7 +23,7 @@ from pipeline.local_services import (
     wait_for,
 )
 from pipeline.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
-from tests.conftest import APPLICATION_ID
+from tests.conftest import APPLICATION_ID, run_cli
 from tests.test_kinesis_unit import aggregate
 
 pytestmark = pytest.mark.integration
@@ -252,3 +252,16 @@ def test_a_throttled_stream_slows_down_and_recovers(kinesis_server, collector, t
     assert 4 <= len(calls) <= 30, calls
     assert second_half <= first_half, calls
     assert "ProvisionedThroughputExceededException on" in pipeline.log_tail(200)
+
+
+@pytest.mark.parametrize(("stream", "endpoint", "named"), [
+    ("no-such-stream", None, "no-such-stream: ResourceNotFoundException"),
+    ("logs", "http://127.0.0.1:9", "logs: EndpointConnectionError"),
+])
+def test_a_stream_that_cannot_be_read_is_a_one_line_error(kinesis_server, tmp_path, stream, endpoint, named):
+    result = run_cli("--runner=DirectRunner", f"--kinesis_stream={stream}",
+                     f"--kinesis_endpoint_url={endpoint or kinesis_server}", f"--output={tmp_path / 'out'}",
+                     f"--dead_letter={tmp_path / 'dl'}", env=dict(LOCAL_AWS_ENVIRONMENT), timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"python -m pipeline: --kinesis_stream: {named}"), result.stderr

@@ -141,6 +141,16 @@ def list_shards(client: Any, stream_name: str) -> list[dict[str, Any]]:
         response = client.list_shards(NextToken=response["NextToken"])
 
 
+def stream_problem(settings: KinesisSettings) -> str | None:
+    """One line saying why the stream cannot be read (not found, no access, endpoint unreachable), or None."""
+    try:
+        list_shards(kinesis_client(settings), settings.stream_name)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported as one line before the pipeline starts
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"{settings.stream_name}: {_error_code(exc) or type(exc).__name__}: {detail}"
+    return None
+
+
 def owning_parent(shard: dict[str, Any], listed_ids: set[str]) -> str | None:
     """The listed parent whose reader goes on to ``shard`` when it ends (None: ``shard`` is a root)."""
     for key in ("ParentShardId", "AdjacentParentShardId"):
