@@ -162,3 +162,20 @@ def test_the_tracker_claims_progress_until_a_checkpoint_takes_the_rest():
     assert tracker.try_split(0) is None
     assert tracker.current_restriction() == KinesisRestriction(())
     assert not tracker.is_bounded()
+
+
+def test_a_checkpoint_that_cannot_be_written_is_logged_and_written_next_time(tmp_path, caplog):
+    from transforms.kinesis import ReadShardsFn
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the checkpoint directory should be")
+    reader = ReaderSpec("logs", "s0", (ShardCursor("s0", "TRIM_HORIZON", "5"),))
+    fn = ReadShardsFn(KinesisSettings("logs", "us-east-1", checkpoint_dir=str(blocked)))
+    fn.setup()
+    fn._save(reader, list(reader.cursors), force=True)  # must not stop the reader
+    assert "could not save the checkpoint of reader s0" in caplog.text
+
+    blocked.unlink()
+    moved = (ShardCursor("s0", "TRIM_HORIZON", "6"),)
+    fn._save(reader, list(moved), force=True)
+    assert read_checkpoints(str(blocked), "logs") == [reader._replace(cursors=moved)]

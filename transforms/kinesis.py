@@ -378,6 +378,7 @@ class ReadShardsFn(beam.DoFn):
         self._throttled = Metrics.counter("gatewaystream", "kinesis_throttled")
         self._shards_ended = Metrics.counter("gatewaystream", "kinesis_shards_ended")
         self._behind = Metrics.distribution("gatewaystream", "kinesis_millis_behind_latest")
+        self._checkpoint_failures = Metrics.counter("gatewaystream", "kinesis_checkpoint_failures")
 
     def setup(self) -> None:
         self._client = kinesis_client(self._settings)
@@ -385,7 +386,6 @@ class ReadShardsFn(beam.DoFn):
         self._pacing = _ShardPacing()
         self._last_checkpoint_write: dict[str, float] = {}
         self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a split took the cursor away
-        self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a checkpoint took the cursor away
 
     def process(self, reader: ReaderSpec,
                 tracker=beam.DoFn.RestrictionParam(_KinesisRestrictionProvider()),
@@ -445,6 +445,9 @@ class ReadShardsFn(beam.DoFn):
                 if cursor.after is None:
                     _log.info("kinesis: reading %s/%s from %s", stream, cursor.shard_id, cursor.start)
             response = self._client.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+            # At a shard's end its children are listed in the same attempt: if that fails, the next attempt
+            # reads the last records again rather than losing them.
+            children = self._children(cursor.shard_id) if response.get("NextShardIterator") is None else None
             del self._iterators[cursor]
         except Exception as exc:
             if _error_code(exc) == "ExpiredIteratorException":
@@ -470,7 +473,7 @@ class ReadShardsFn(beam.DoFn):
         next_iterator = response.get("NextShardIterator")
         if next_iterator is None:
             self._shards_ended.inc()
-            successors = self._children(cursor.shard_id)
+            successors = children
             _log.info("kinesis: shard %s/%s ended; reading its children %s", stream, cursor.shard_id,
                       [c.shard_id for c in successors] or "(none: they belong to another reader)")
         else:
@@ -512,7 +515,12 @@ class ReadShardsFn(beam.DoFn):
         if not directory or (recently and not force):
             return
         self._last_checkpoint_write[reader.name] = now
-        write_checkpoint(directory, reader._replace(cursors=tuple(cursors)))
+        try:
+            write_checkpoint(directory, reader._replace(cursors=tuple(cursors)))
+        except Exception as exc:  # noqa: BLE001 - the next save (within a second) writes the newer position
+            self._checkpoint_failures.inc()
+            _log.warning("kinesis: could not save the checkpoint of reader %s in %s: %s", reader.name, directory,
+                         exc)
 
 
 class ReadKinesisRecords(beam.PTransform):
