@@ -25,6 +25,7 @@ from pipeline.local_services import (
 from pipeline.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
 from tests.conftest import APPLICATION_ID, run_cli
 from tests.test_kinesis_unit import aggregate
+from transforms.kinesis import read_checkpoints
 
 pytestmark = pytest.mark.integration
 
@@ -155,11 +156,20 @@ def test_a_restart_from_the_checkpoint_resumes_where_it_stopped(kinesis_server, 
     checkpoints = tmp_path / "checkpoints"
     first, second = kong_records(600), kong_records(600, first=600)
     options = ("--kinesis_initial_position=TRIM_HORIZON", f"--kinesis_checkpoint_dir={checkpoints}")
+    client = local_kinesis_client(kinesis_server)
     pipeline = start_reader(stream, kinesis_server, collector, tmp_path, *options, name="first-run")
     try:
-        put_records(kinesis_server, stream, first)
+        landed = client.put_records(StreamName=stream, Records=[
+            {"Data": data, "PartitionKey": f"k{index}"} for index, data in enumerate(first[:300])])["Records"]
+        landed += client.put_records(StreamName=stream, Records=[
+            {"Data": data, "PartitionKey": f"m{index}"} for index, data in enumerate(first[300:])])["Records"]
+        last = {}
+        for entry in landed:  # each shard's last sequence number (they grow within a shard)
+            last[entry["ShardId"]] = max(last.get(entry["ShardId"], "0"), entry["SequenceNumber"], key=int)
         await_events(collector, pipeline, len(first))
-        time.sleep(2.5)  # the readers write their cursors at most once a second
+        # The readers save their cursors about once a second: wait until both saved the last record.
+        wait_for(lambda: {r.name: r.cursors[0].after for r in read_checkpoints(str(checkpoints), stream)} == last,
+                 30, "checkpoints at the last records")
     finally:
         pipeline.stop()
     assert sorted(path.name for path in (checkpoints / stream).iterdir()) == [
