@@ -179,7 +179,7 @@ def test_a_restart_from_the_checkpoint_resumes_where_it_stopped(kinesis_server, 
     pipeline = start_reader(stream, kinesis_server, collector, tmp_path, *options, name="second-run")
     try:
         await_events(collector, pipeline, len(first) + len(second))
-        time.sleep(2)
+        time.sleep(2)  # a re-read of the first 600 would arrive by now
     finally:
         pipeline.stop()
     # TRIM_HORIZON would have read the first 600 again: the checkpoint made the second run start after them.
@@ -247,7 +247,7 @@ def test_a_throttled_stream_slows_down_and_recovers(kinesis_server, collector, t
         wait_for(lambda: pipeline.log_tail(100).count("from TRIM_HORIZON") == 2 or not pipeline.running(), 60,
                  "both shard readers")
         began = time.monotonic()
-        time.sleep(6)
+        time.sleep(6)  # the throttled period itself: every read is refused for 6 s
         proxy.throttling.clear()
         assert collector.store.counts()["events"] == 0  # nothing got through while every read was refused
         await_events(collector, pipeline, len(records))
