@@ -207,7 +207,8 @@ class _DeliverFn(beam.DoFn):
 
     def setup(self):
         self._sink.open()
-        _log.info("delivering batches to %s", self._sink.describe())
+        # DEBUG: the DirectRunner sets a DoFn up for every bundle, which made this a line per bundle locally.
+        _log.debug("delivering batches to %s", self._sink.describe())
 
     def process(self, keyed_batch):
         _, items = keyed_batch
