@@ -12,6 +12,7 @@ from pipeline import direct_pubsub, direct_sdf, graph, portable  # noqa: F401 - 
 from pipeline.options import describe, kinesis_settings, parse_options
 from pipeline.summary import print_summary
 from transforms import kinesis
+from transforms.sources import runner_name
 
 _log = logging.getLogger("gatewaystream")
 LOCAL_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
@@ -20,7 +21,7 @@ LOCAL_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunn
 def main(argv: Sequence[str] | None = None) -> int:
     args, pipeline_options = parse_options(sys.argv[1:] if argv is None else argv)
     if args.kinesis_stream:
-        runner = (pipeline_options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1]
+        runner = runner_name(pipeline_options.view_as(StandardOptions).runner)
         # Checked only for local runs: a Dataflow or Flink launcher may not hold the workers' AWS credentials.
         if runner in LOCAL_RUNNERS and (problem := kinesis.stream_problem(kinesis_settings(args))):
             print(f"python -m pipeline: --kinesis_stream: {problem}", file=sys.stderr)

@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -85,7 +86,7 @@ class KinesisSettings:
     initial_position: str = "LATEST"
     checkpoint_dir: str | None = None
 
-    @property
+    @cached_property  # read for every record's source: parsed once (frozen dataclasses allow it)
     def stream_name(self) -> str:
         return parse_stream(self.stream)[0]
 

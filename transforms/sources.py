@@ -114,12 +114,16 @@ NATIVE_PUBSUB_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDi
 PUBSUB_SOURCES = ("auto", "native", "cross_language")
 
 
+def runner_name(runner: str | None) -> str:
+    """The runner's class name from a ``--runner`` value (a name or a dotted path; None is the DirectRunner)."""
+    return (runner or "DirectRunner").rsplit(".", 1)[-1]
+
+
 def pubsub_source_for(runner: str | None, choice: str = "auto") -> str:
     """``native`` or ``cross_language`` for ``runner`` (the ``--runner`` value; None is the DirectRunner)."""
     if choice != "auto":
         return choice
-    name = (runner or "DirectRunner").rsplit(".", 1)[-1]
-    return "native" if name in NATIVE_PUBSUB_RUNNERS else "cross_language"
+    return "native" if runner_name(runner) in NATIVE_PUBSUB_RUNNERS else "cross_language"
 
 
 class ReadPubSubRecords(beam.PTransform):
@@ -127,9 +131,8 @@ class ReadPubSubRecords(beam.PTransform):
 
     ``implementation`` is ``native`` (Beam's Python ReadFromPubSub: on the DirectRunner it pulls a bundle at a
     time, sized by ``pipeline/direct_pubsub.py``, and acks it before processing, at-most-once locally; on
-    Dataflow it is the service's
-    native source) or ``cross_language`` (Beam's Java PubsubIO through the expansion service, for Flink and
-    other portable runners); see ``pubsub_source_for``.
+    Dataflow it is the service's native source) or ``cross_language`` (Beam's Java PubsubIO through the
+    expansion service, for Flink and other portable runners); see ``pubsub_source_for``.
     """
 
     def __init__(self, subscription: str | None = None, topic: str | None = None, implementation: str = "native",
