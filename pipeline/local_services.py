@@ -142,7 +142,8 @@ def start_pubsub_emulator(work_dir: Path, port: int | None = None, timeout: floa
     return service, host_port
 
 
-def create_topic_and_subscription(emulator_host: str, topic: str, subscription: str) -> tuple[str, str]:
+def create_topic_and_subscription(emulator_host: str, topic: str, subscription: str, ack_deadline_secs: int = 60
+                                  ) -> tuple[str, str]:
     """Creates both on the emulator; returns their full paths."""
     from google.cloud import pubsub_v1
 
@@ -152,7 +153,8 @@ def create_topic_and_subscription(emulator_host: str, topic: str, subscription: 
         topic_path = publisher.topic_path(LOCAL_PROJECT, topic)
         subscription_path = subscriber.subscription_path(LOCAL_PROJECT, subscription)
         publisher.create_topic(name=topic_path)
-        subscriber.create_subscription(name=subscription_path, topic=topic_path, ack_deadline_seconds=60)
+        subscriber.create_subscription(name=subscription_path, topic=topic_path,
+                                       ack_deadline_seconds=ack_deadline_secs)
         subscriber.close()
     return topic_path, subscription_path
 

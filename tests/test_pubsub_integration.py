@@ -232,3 +232,57 @@ def test_a_partial_batch_is_sent_on_time_when_traffic_stops(pubsub_emulator, col
         pipeline.stop()
     assert collector.request_counts()["requests_by_status"] == {"201": 2}  # the first event, then one batch of 3
     print(f"partial batch arrived {waited:.1f} s after publishing")
+
+
+def test_messages_in_flight_when_the_pipeline_is_killed_arrive_with_the_next_run(pubsub_emulator, collector, tmp_path):
+    """At-least-once on the DirectRunner (transforms/acks.py): a run killed while the collector is down has pulled
+    messages it could not deliver; the next run receives them again and delivers every event. Once delivered,
+    they are acknowledged: nothing comes back after the subscription's ack deadline."""
+    import os
+    import signal
+
+    suffix = uuid.uuid4().hex[:8]
+    topic, subscription = create_topic_and_subscription(pubsub_emulator, f"crash-{suffix}", f"gs-crash-{suffix}",
+                                                        ack_deadline_secs=10)
+    rng = random.Random(11)
+    per_message, messages = 20, 50
+    batches = []
+    for message in range(messages):
+        records = [kong_record("3.9", n, rng) for n in range(per_message)]
+        for n, record in enumerate(records):
+            record["request"]["id"] = f"{suffix}-{message:02d}-{n:02d}"
+        batches.append(orjson.dumps(records))
+    arguments = ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector.url}",
+                 f"--dead_letter={tmp_path / 'dl'}", "--max_retry_secs=600", "--max_batch_delay_secs=1"]
+    environment = {"PUBSUB_EMULATOR_HOST": pubsub_emulator, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID}
+
+    for run in ("first", "second"):
+        (tmp_path / run).mkdir()
+    collector.faults.configure(down_for_secs=600)
+    publish(pubsub_emulator, topic, batches[:1])
+    first = start_pipeline(arguments, tmp_path / "first", environment)
+    try:
+        wait_for(lambda: collector.request_counts()["requests_by_status"].get("closed", 0) >= 2
+                 or not first.running(), timeout=120, what="the first run's delivery attempts")
+        assert first.running(), first.log_tail()
+        # The one message is held by the first run: past the 10 s ack deadline its lease is renewed, so another
+        # subscriber is not given it.
+        assert pull(pubsub_emulator, subscription, at_least=1, timeout=14) == []
+        publish(pubsub_emulator, topic, batches[1:])
+        os.killpg(first.process.pid, signal.SIGKILL)
+    finally:
+        first.stop()
+    assert collector.store.counts()["events"] == 0
+
+    collector.faults.configure(down_for_secs=0)
+    second = start_pipeline(arguments, tmp_path / "second", environment)
+    try:
+        wait_for(lambda: collector.store.counts()["distinct_transaction_ids"] >= per_message * messages
+                 or not second.running(), timeout=180, what="every event, in the second run")
+        assert second.running(), second.log_tail()
+        redelivered = pull(pubsub_emulator, subscription, at_least=1, timeout=15)
+    finally:
+        second.stop()
+    assert collector.store.counts()["distinct_transaction_ids"] == per_message * messages
+    assert dead_letters_in(tmp_path / "dl") == []
+    assert redelivered == []  # the second run acknowledged what it delivered

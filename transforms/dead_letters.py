@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 import schemas
+from transforms.acks import process_ledger
 from transforms.grouping import BatchByKey
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -70,6 +71,12 @@ def event_failure(stage: str, reason: str, error: Exception, source: str, event:
     )
 
 
+def accounted_sources(records: list[dict[str, Any]]) -> list[str]:
+    """The sources of written dead letters that end an event's or a record's way through the pipeline. An
+    ``archive`` dead letter does not: the archive is a side branch, and the same event is delivered as well."""
+    return [record["source"] for record in records if record["stage"] != "archive"]
+
+
 def ensure_directory(path: str) -> None:
     """Creates a local directory if needed; object stores (gs://, s3://) have no directories to make."""
     if not FileSystems.exists(path):
@@ -105,6 +112,7 @@ class _WriteAvroBatch(beam.DoFn):
             handle.write(buffer.getvalue())
         FileSystems.rename([temporary], [final])
         self._written.inc(len(records))
+        process_ledger().finish(accounted_sources(records))
         _log.info("wrote %d dead letters to %s", len(records), final)
         yield final
 
@@ -141,6 +149,7 @@ class _PublishBatch(beam.DoFn):
         for future in futures:
             future.result(timeout=120)  # raises: the bundle is retried rather than a dead letter lost
         self._written.inc(len(futures))
+        process_ledger().finish(accounted_sources(records))
         _log.info("published %d dead letters to %s", len(futures), self._topic)
         yield self._topic
 

@@ -14,6 +14,7 @@ import orjson
 from apache_beam.metrics import Metrics
 
 from transforms import formats, strict_json
+from transforms.acks import process_ledger
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.errors import DecodeError
 from transforms.event import transaction_id_for
@@ -278,9 +279,13 @@ class _DecodeFn(beam.DoFn):
         self._events = Metrics.counter("gatewaystream", "events_decoded")
         self._control_messages = Metrics.counter("gatewaystream", "cloudwatch_control_messages_skipped")
 
+    def setup(self):
+        self._ledger = process_ledger()
+
     def process(self, record: RawRecord):
         self._records.inc()
         result = decode_record(record, self._settings)
+        self._ledger.expect(record.source, len(result.events) + len(result.dead_letters))
         self._events.inc(len(result.events))
         if result.control_messages:
             self._control_messages.inc(result.control_messages)

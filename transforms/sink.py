@@ -27,6 +27,7 @@ import urllib3
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms.acks import process_ledger
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter, ensure_directory
 from transforms.records import SerializedEvent
 
@@ -206,6 +207,7 @@ class _DeliverFn(beam.DoFn):
         self._latency = Metrics.distribution("gatewaystream", "batch_latency_ms")
 
     def setup(self):
+        self._ledger = process_ledger()
         self._sink.open()
         # DEBUG: the DirectRunner sets a DoFn up for every bundle, which made this a line per bundle locally.
         _log.debug("delivering batches to %s", self._sink.describe())
@@ -226,6 +228,7 @@ class _DeliverFn(beam.DoFn):
             self._events.inc(len(items))
             self._bytes.inc(len(body))
             self._batch_size.update(len(items))
+            self._ledger.finish(item.source for item in items)
             return
         if result.http_status == 413 and len(items) > 1:  # too large for the collector: halve and resend
             self._splits.inc()

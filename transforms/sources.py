@@ -130,7 +130,7 @@ class ReadPubSubRecords(beam.PTransform):
     """A Pub/Sub subscription or topic → RawRecord, with the message's ``format`` attribute as a hint.
 
     ``implementation`` is ``native`` (Beam's Python ReadFromPubSub: on the DirectRunner it pulls a bundle at a
-    time, sized by ``pipeline/direct_pubsub.py``, and acks it before processing, at-most-once locally; on
+    time, sized by ``pipeline/direct_pubsub.py``, which acks a message only once its events are accounted for; on
     Dataflow it is the service's native source) or ``cross_language`` (Beam's Java PubsubIO through the
     expansion service, for Flink and other portable runners); see ``pubsub_source_for``.
     """
