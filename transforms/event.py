@@ -179,7 +179,11 @@ def validate_event(event: Any) -> list[str]:
     request = event.get("request")
     response = event.get("response")
     try:
-        fastavro.validation.validate(to_avro_record(event), schemas.api_event(), raise_errors=True)
+        record = to_avro_record(event)
+        # Checked without errors first: with raise_errors, fastavro builds (and JSON-dumps) a ValidationError for
+        # every union branch that does not match, even in a valid record (~150 µs per event, 10x the check).
+        if not fastavro.validation.validate(record, schemas.api_event(), raise_errors=False):
+            fastavro.validation.validate(record, schemas.api_event(), raise_errors=True)
     except (fastavro.validation.ValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
         problems.append(f"does not match schemas/api_event.avsc: {str(exc)[:300]}")
         return problems
