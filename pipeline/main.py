@@ -12,10 +12,9 @@ from pipeline import direct_pubsub, direct_sdf, direct_specs, graph, portable  #
 from pipeline.options import describe, kinesis_settings, parse_options
 from pipeline.summary import print_summary
 from transforms import kinesis
-from transforms.sources import runner_name
+from transforms.sources import LOCAL_RUNNERS, runner_name
 
 _log = logging.getLogger("gatewaystream")
-LOCAL_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,9 @@ class RecordingAcker:
     (f"{SUBSCRIPTION}#id=17#line=2#index=0", "17"),
     ("pubsub:projects/local/topics/t#id=9#records[0]", "9"),
     ("file:/data/x#id=5.jsonl#line=1", None),
-    ("kinesis:logs#shard=0#seq=1", None),
+    ("kinesis:logs/shardId-000000000001#seq=495", "kinesis:logs/shardId-000000000001#seq=495"),
+    ("kinesis:logs/shardId-000000000001#seq=495&sub=3#index=0", "kinesis:logs/shardId-000000000001#seq=495&sub=3"),
+    ("kinesis:logs/shardId-000000000001", None),
     ("pubsub:projects/local/subscriptions/s", None),
 ])
 def test_the_held_key_is_the_message_id_the_read_wrote(source, key):

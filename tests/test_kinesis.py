@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import os
 import random
+import signal
 import threading
 import time
 import uuid
@@ -25,7 +27,7 @@ from pipeline.local_services import (
 from pipeline.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
 from tests.conftest import APPLICATION_ID, run_cli
 from tests.test_kinesis_unit import aggregate
-from transforms.kinesis import read_checkpoints
+from transforms.kinesis import CHECKPOINT_WRITE_SECS, read_checkpoints
 
 pytestmark = pytest.mark.integration
 
@@ -186,6 +188,39 @@ def test_a_restart_from_the_checkpoint_resumes_where_it_stopped(kinesis_server, 
     assert {event["transaction_id"] for event in collector.store.events()} == ids_of(first) | ids_of(second)
     assert collector.store.counts()["events"] == len(first) + len(second)
     assert "resuming 2 reader(s)" in pipeline.log_tail(200)
+
+
+def test_events_still_buffered_when_a_run_is_killed_arrive_with_the_next_run(kinesis_server, collector, tmp_path):
+    """On the DirectRunner the checkpoint moves only past records whose events were delivered or dead-lettered
+    (transforms/acks.py): a run killed while the collector is down saved no position past what it could not
+    deliver, so the next run reads those records again and every event arrives."""
+    stream = new_stream(kinesis_server, 2)
+    checkpoints = tmp_path / "checkpoints"
+    records = kong_records(400)
+    options = ("--kinesis_initial_position=TRIM_HORIZON", f"--kinesis_checkpoint_dir={checkpoints}",
+               "--max_retry_secs=600")
+    collector.faults.configure(down_for_secs=600)
+    put_records(kinesis_server, stream, records)
+    first = start_reader(stream, kinesis_server, collector, tmp_path, *options, name="first-run")
+    try:
+        wait_for(lambda: collector.request_counts()["requests_by_status"].get("closed", 0) >= 2
+                 or not first.running(), 120, "the first run's delivery attempts")
+        assert first.running(), first.log_tail(30)
+        time.sleep(2 * CHECKPOINT_WRITE_SECS)  # a reader saving what it read would have saved it by now
+        saved = [cursor.after for reader in read_checkpoints(str(checkpoints), stream) for cursor in reader.cursors]
+        os.killpg(first.process.pid, signal.SIGKILL)
+    finally:
+        first.stop()
+    assert collector.store.counts()["events"] == 0
+    assert [after for after in saved if after is not None] == []
+
+    collector.faults.configure(down_for_secs=0)
+    second = start_reader(stream, kinesis_server, collector, tmp_path, *options, name="second-run")
+    try:
+        await_events(collector, second, len(records))
+    finally:
+        second.stop()
+    assert {event["transaction_id"] for event in collector.store.events()} == ids_of(records)
 
 
 class ThrottlingProxy:

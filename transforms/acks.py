@@ -1,12 +1,13 @@
 """Acknowledging a held source record only once every event decoded from it is accounted for.
 
 A source that can hold a record until it is safe to let go of it (the local Pub/Sub read, see
-``pipeline/direct_pubsub.py``) registers the record here with ``hold``. The decode stage then says how many
-items the record became (``expect``: its events plus its decode dead letters), and the delivery end of the
-pipeline reports each item as it is accounted for (``finish``): an event when its batch was delivered, a dead
-letter when it was written. When every item of a record is finished, its ack id is acknowledged. A crash before
-that leaves the record unacknowledged, so Pub/Sub delivers it again: at-least-once, and the collector
-deduplicates by ``transaction_id``, which a re-read record keeps (SPEC §2).
+``pipeline/direct_pubsub.py``; the local Kinesis checkpoints, see ``transforms/kinesis.py``) registers the record
+here with ``hold``. The decode stage then says how many items the record became (``expect``: its events plus its
+decode dead letters), and the delivery end of the pipeline reports each item as it is accounted for (``finish``):
+an event when its batch was delivered, a dead letter when it was written. When every item of a record is
+finished, its ack id is acknowledged. A crash before that leaves the record unacknowledged, so Pub/Sub delivers
+it again: at-least-once, and the collector deduplicates by ``transaction_id``, which a re-read record keeps (SPEC
+§2). A Kinesis reader's acknowledgement lets its checkpoint move past the record instead.
 
 The ledger is per process on purpose. Beam 2.77's DirectRunner runs the read and every later step in one
 process, which is the only case that needs it: Dataflow's native Pub/Sub source acknowledges only after its own
@@ -25,6 +26,7 @@ from typing import Protocol
 _log = logging.getLogger(__name__)
 
 PUBSUB_SOURCE_PREFIX = "pubsub:"
+KINESIS_SOURCE_PREFIX = "kinesis:"
 _MESSAGE_ID_MARK = "#id="
 # Pub/Sub's shortest ack deadline is 10 s; renewing every 3 s keeps any subscription's lease alive.
 RENEW_INTERVAL_SECS = 3.0
@@ -39,18 +41,24 @@ class Acker(Protocol):
 
 
 def held_key(source: str) -> str | None:
-    """The message id in a Pub/Sub record's (or its items') source, ``pubsub:<origin>#id=<id>[#…]``; else None.
-
-    The first ``#id=`` is the one the read wrote: a replayed dead letter's own source is never part of a source.
-    """
-    if not source.startswith(PUBSUB_SOURCE_PREFIX):
-        return None
-    start = source.find(_MESSAGE_ID_MARK)
-    if start < 0:
-        return None
-    start += len(_MESSAGE_ID_MARK)
-    end = source.find("#", start)
-    return source[start:] if end < 0 else source[start:end]
+    """The key a held record is known by, from its source or one of its items' (``<record source>[#…]``): a
+    Pub/Sub message's id (``pubsub:<origin>#id=<id>``; its origin may be a topic, read through a subscription
+    the runner made), or a Kinesis record's own source (``kinesis:<stream>/<shard>#seq=<n>[&sub=<i>]``).
+    None for any other source: nothing holds it."""
+    if source.startswith(PUBSUB_SOURCE_PREFIX):
+        start = source.find(_MESSAGE_ID_MARK)
+        if start < 0:
+            return None
+        start += len(_MESSAGE_ID_MARK)
+        end = source.find("#", start)
+        return source[start:] if end < 0 else source[start:end]
+    if source.startswith(KINESIS_SOURCE_PREFIX):
+        first = source.find("#")
+        if first < 0:
+            return None
+        end = source.find("#", first + 1)
+        return source if end < 0 else source[:end]
+    return None
 
 
 class _Held:
@@ -76,16 +84,16 @@ class AckLedger:
     def __len__(self) -> int:
         return len(self._held)
 
-    def hold(self, message_id: str, ack_id: str, acker: Acker) -> None:
-        """Keeps a pulled message unacknowledged (its lease renewed) until its items are finished.
+    def hold(self, key: str, ack_id: str, acker: Acker) -> None:
+        """Keeps a record (``held_key``) unacknowledged, its lease renewed, until its items are finished.
 
-        A message delivered again while a copy is held joins that copy: both are acknowledged together, once
-        the items of every copy decoded so far are finished.
+        A record read again while a copy is held (a Pub/Sub message delivered twice) joins that copy: both are
+        acknowledged together, once the items of every copy decoded so far are finished.
         """
         with self._lock:
-            held = self._held.get(message_id)
+            held = self._held.get(key)
             if held is None:
-                held = self._held[message_id] = _Held(acker)
+                held = self._held[key] = _Held(acker)
             held.ack_ids.append(ack_id)
             if self._renewer is None:
                 self._renewer = threading.Thread(target=self._renew_leases, name="pubsub-lease-renewer",

@@ -17,7 +17,9 @@ The graph: ``Impulse → DiscoverShards → Reshuffle → ReadShards (splittable
 - **Checkpoints.** Readers claim positions before they emit records, so the runner's checkpoint (Dataflow,
   Flink) is always a position whose records were emitted. With ``checkpoint_dir`` set, each reader also
   writes its cursors to ``<dir>/<stream>/<reader>.json`` (any Beam filesystem) at most once a second, and a
-  new pipeline starts from those files instead of the initial position: that is how a local run resumes.
+  new pipeline starts from those files instead of the initial position: that is how a local run resumes. On
+  the local DirectRunner (``checkpoint_delivered``) a file only moves past records whose events were all
+  delivered or dead-lettered (``_DeliveredPositions``), so a killed local run loses nothing it had buffered.
 - **Throttling.** ``ProvisionedThroughputExceededException`` (and other transient errors) back a shard off
   exponentially with full jitter, up to 10 s; the read goes on with the other shards.
 - **Watermark** from ``ApproximateArrivalTimestamp`` (a caught-up shard counts as "now"). Beam 2.77's
@@ -33,6 +35,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -47,6 +50,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
+from transforms.acks import AckLedger, process_ledger
 from transforms.kpl import KplFormatError, user_records
 from transforms.records import RawRecord
 
@@ -85,6 +89,9 @@ class KinesisSettings:
     endpoint_url: str | None = None
     initial_position: str = "LATEST"
     checkpoint_dir: str | None = None
+    # Save only positions whose records were delivered or dead-lettered (the local DirectRunner, where the
+    # process's AckLedger hears of every delivery); elsewhere the runner's own checkpoints carry that guarantee.
+    checkpoint_delivered: bool = False
 
     @cached_property  # read for every record's source: parsed once (frozen dataclasses allow it)
     def stream_name(self) -> str:
@@ -386,6 +393,7 @@ class ReadShardsFn(beam.DoFn):
         self._iterators: dict[ShardCursor, str] = {}  # cursor → the shard iterator that continues it
         self._pacing = _ShardPacing()
         self._last_checkpoint_write: dict[str, float] = {}
+        self._delivered: dict[str, _DeliveredPositions] = {}  # per reader, with checkpoint_delivered
         self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a split took the cursor away
 
     def process(self, reader: ReaderSpec,
@@ -419,13 +427,13 @@ class ReadShardsFn(beam.DoFn):
                     # The runner split the restriction away: the residual holds ``cursor`` as it was. Keep what
                     # was fetched for whoever resumes it here.
                     self._prefetched[cursor] = fetched
-                    self._save(reader, cursors, force=True)
+                    self._save(reader, cursors, emitted, force=True)
                     return emitted
                 cursors = claimed
                 emitted.extend(records)
                 if arrival is not None and arrival > (watermark.current_watermark() or Timestamp(0)):
                     watermark.set_watermark(arrival)
-        self._save(reader, cursors, force=not cursors)
+        self._save(reader, cursors, emitted, force=not cursors)
         if cursors:
             tracker.defer_remainder(Duration(seconds=self._pacing.wait_secs([c.shard_id for c in cursors],
                                                                             time.monotonic())))
@@ -509,11 +517,19 @@ class ReadShardsFn(beam.DoFn):
         listed = {shard["ShardId"] for shard in shards}
         return [ShardCursor(s["ShardId"], "TRIM_HORIZON") for s in shards if owning_parent(s, listed) == shard_id]
 
-    def _save(self, reader: ReaderSpec, cursors: list[ShardCursor], force: bool = False) -> None:
+    def _save(self, reader: ReaderSpec, cursors: list[ShardCursor], emitted: list[beam.window.TimestampedValue],
+              force: bool = False) -> None:
         directory = self._settings.checkpoint_dir
+        if not directory:
+            return
+        if self._settings.checkpoint_delivered:
+            delivered = self._delivered.setdefault(reader.name, _DeliveredPositions())
+            delivered.read(cursors, [record.value.source for record in emitted])
+            if (ready := delivered.ready()) is None:
+                return
+            cursors = list(ready)
         now = time.monotonic()
-        recently = now - self._last_checkpoint_write.get(reader.name, 0) < CHECKPOINT_WRITE_SECS
-        if not directory or (recently and not force):
+        if not force and now - self._last_checkpoint_write.get(reader.name, 0) < CHECKPOINT_WRITE_SECS:
             return
         self._last_checkpoint_write[reader.name] = now
         try:
@@ -522,6 +538,51 @@ class ReadShardsFn(beam.DoFn):
             self._checkpoint_failures.inc()
             _log.warning("kinesis: could not save the checkpoint of reader %s in %s: %s", reader.name, directory,
                          exc)
+
+
+class _DeliveredPositions:
+    """One reader's positions, each saved only once every record read up to it was delivered or written as a
+    dead letter: the records are held in the process's AckLedger (``transforms/acks.py``), which acknowledges
+    them here. So a local run killed with events still buffered reads them again when it restarts."""
+
+    def __init__(self, ledger: AckLedger | None = None) -> None:
+        self._ledger = ledger if ledger is not None else process_ledger()
+        self._lock = threading.Lock()
+        self._reads: deque[list[Any]] = deque()  # [serial, cursors after the read, records not yet accounted for]
+        self._serial = 0
+        self._ready: tuple[ShardCursor, ...] | None = None
+
+    def read(self, cursors: list[ShardCursor], sources: list[str]) -> None:
+        """The reader is at ``cursors`` after handing on the records at ``sources``."""
+        with self._lock:
+            if not sources and self._reads and self._reads[-1][1] == tuple(cursors):
+                return  # an idle call: nothing new to wait for
+            self._serial += 1
+            serial = self._serial
+            self._reads.append([serial, tuple(cursors), len(sources)])
+            self._advance()
+        for source in sources:
+            self._ledger.hold(source, str(serial), self)
+
+    def ready(self) -> tuple[ShardCursor, ...] | None:
+        """The furthest position whose records (and every earlier read's) are all accounted for."""
+        with self._lock:
+            return self._ready
+
+    def acknowledge(self, ack_ids: list[str]) -> None:
+        with self._lock:
+            reads = {read[0]: read for read in self._reads}
+            for ack_id in ack_ids:
+                if (read := reads.get(int(ack_id))) is not None:
+                    read[2] -= 1
+            self._advance()
+
+    def extend(self, ack_ids: list[str]) -> None:
+        """Records on a stream have no lease to renew."""
+
+    def _advance(self) -> None:
+        while self._reads and self._reads[0][2] <= 0:
+            self._ready = self._reads.popleft()[1]
 
 
 class ReadKinesisRecords(beam.PTransform):

@@ -114,6 +114,10 @@ NATIVE_PUBSUB_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDi
 PUBSUB_SOURCES = ("auto", "native", "cross_language")
 
 
+# The local runners: one process runs every step (pipeline/direct_*.py patch them; transforms/acks.py relies on it).
+LOCAL_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+
+
 def runner_name(runner: str | None) -> str:
     """The runner's class name from a ``--runner`` value (a name or a dotted path; None is the DirectRunner)."""
     return (runner or "DirectRunner").rsplit(".", 1)[-1]
