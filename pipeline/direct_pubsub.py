@@ -59,6 +59,10 @@ class _SubscriptionAcker:
             self._client.modify_ack_deadline(subscription=self._subscription, ack_deadline_seconds=deadline,
                                              ack_ids=ack_ids[start:start + MAX_ACK_IDS_PER_CALL])
 
+    def renew_every_secs(self) -> float:
+        # A third of the deadline: two renewals can fail before a held message is delivered again.
+        return self._ack_deadline_secs() / 3
+
     def _ack_deadline_secs(self) -> int:
         # The subscription's own deadline, so that a crashed run's messages return when its owner expects.
         if self._deadline_secs is None:

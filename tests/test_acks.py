@@ -24,6 +24,9 @@ class RecordingAcker:
     def extend(self, ack_ids: list[str]) -> None:
         self.extended.append(sorted(ack_ids))
 
+    def renew_every_secs(self) -> float:
+        return 60.0
+
 
 @pytest.mark.parametrize(("source", "key"), [
     (f"{SUBSCRIPTION}#id=17", "17"),

@@ -28,16 +28,18 @@ _log = logging.getLogger(__name__)
 PUBSUB_SOURCE_PREFIX = "pubsub:"
 KINESIS_SOURCE_PREFIX = "kinesis:"
 _MESSAGE_ID_MARK = "#id="
-# Pub/Sub's shortest ack deadline is 10 s; renewing every 3 s keeps any subscription's lease alive.
-RENEW_INTERVAL_SECS = 3.0
+RENEW_TICK_SECS = 1.0
 
 
 class Acker(Protocol):
-    """Acknowledges, or extends the lease of, ack ids of one subscription."""
+    """Acknowledges, or extends the lease of, ack ids of one subscription (or one Kinesis reader)."""
 
     def acknowledge(self, ack_ids: list[str]) -> None: ...
 
     def extend(self, ack_ids: list[str]) -> None: ...
+
+    def renew_every_secs(self) -> float | None:
+        """How often ``extend`` must be called for the held ack ids; None when they never expire."""
 
 
 def held_key(source: str) -> str | None:
@@ -145,11 +147,19 @@ class AckLedger:
                              len(ack_ids), type(exc).__name__, str(exc)[:200])
 
     def _renew_leases(self) -> None:
+        last_renewed: dict[int, float] = {}
         while True:
-            time.sleep(RENEW_INTERVAL_SECS)
+            time.sleep(RENEW_TICK_SECS)
             with self._lock:
                 held = list(self._held.values())
+            now = time.monotonic()
             for acker, ack_ids in _ack_ids_by_acker(held):
+                # First seen now: its ack ids were pulled within the last tick, with a whole deadline ahead.
+                since = now - last_renewed.setdefault(id(acker), now)
+                every = acker.renew_every_secs()
+                if every is None or since < every:
+                    continue
+                last_renewed[id(acker)] = now
                 try:
                     acker.extend(ack_ids)
                 except Exception as exc:

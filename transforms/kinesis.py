@@ -580,6 +580,9 @@ class _DeliveredPositions:
     def extend(self, ack_ids: list[str]) -> None:
         """Records on a stream have no lease to renew."""
 
+    def renew_every_secs(self) -> None:
+        return None
+
     def _advance(self) -> None:
         while self._reads and self._reads[0][2] <= 0:
             self._ready = self._reads.popleft()[1]
