@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--batch_size", type=int, default=200)
+    parser.add_argument("pipeline_args", nargs="*", help="more options for the pipeline, after --")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         with Collector(str(work_dir / "collector.db")) as collector:
             command = [sys.executable, "-m", "pipeline", "--runner=DirectRunner", f"--input={input_path}",
                        f"--api_endpoint={collector.url}", f"--dead_letter={work_dir / 'dl'}",
-                       f"--batch_size={args.batch_size}"]
+                       f"--batch_size={args.batch_size}", *args.pipeline_args]
             environment = {**os.environ, "GATEWAYSTREAM_APPLICATION_ID": "benchmark"}
             started = time.perf_counter()
             subprocess.run([sys.executable, "-c", "import pipeline.graph"], check=True, env=environment, cwd=ROOT)

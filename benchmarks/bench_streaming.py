@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", type=int, default=6000)
     parser.add_argument("--secs", type=float, default=30)
     parser.add_argument("--max_batch_delay_secs", type=float, default=2.0)
+    parser.add_argument("--rates", type=float, nargs="*", default=None,
+                        help="events/s for the latency phases (default: 20, 50 and 80 %% of the sustained rate)")
     args = parser.parse_args(argv)
     services: list[Service] = []
     with tempfile.TemporaryDirectory() as work:
@@ -137,9 +139,10 @@ def main(argv: list[str] | None = None) -> None:
             sustained = drain_rate(backlog, database, pipeline)
             print(f"{args.source} → DirectRunner → collector, max_batch_delay_secs={args.max_batch_delay_secs}")
             print(f"  sustained: {sustained:,.0f} events/s (burst of {args.burst})")
-            for fraction in (0.2, 0.5, 0.8):
-                result = at_rate(traffic, database, fraction * sustained, args.secs, pipeline)
-                print(f"  {fraction:.0%} ({fraction * sustained:,.0f}/s, {result['sent']} events): "
+            rates = args.rates or [fraction * sustained for fraction in (0.2, 0.5, 0.8)]
+            for rate in rates:
+                result = at_rate(traffic, database, rate, args.secs, pipeline)
+                print(f"  {rate / sustained:.0%} ({rate:,.0f}/s, {result['sent']} events): "
                       f"p50 {result['p50']:.2f} s, p99 {result['p99']:.2f} s, max {result['max']:.2f} s")
         finally:
             for service in reversed(services):
