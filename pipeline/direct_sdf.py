@@ -9,16 +9,8 @@ list, which replaces that GroupByKey as the runner does every other one.
 And the DirectRunner loses a deferred remainder (see ``_invoke_process_element``), so an unbounded reader
 would end after its first call; the patched invoker keeps it.
 
-A third fix keeps the pipeline from stalling. The runner re-invokes a deferred reader at once (a timer at -∞),
-so an idle Kinesis reader runs several times a second, and every run committed an empty output bundle. Each
-empty bundle is handed on to every step downstream, which passes its own empty outputs on: ~27 work items per
-re-invocation. Steps with state (GroupIntoBatches) run their work items one at a time, newest first
-(``_SerialEvaluationState`` pops a deque from the right), and they received empty items faster than they ran
-them, so the oldest items, which held the real events or the timer that flushes a batch, waited forever: the
-read events were decoded and then never delivered (the rare hang of the throttled-stream test, found by logging
-every scheduled work item). ``_ProcessElementsEvaluator`` now commits only the output bundles that hold
-elements, as the runner's Pub/Sub read already does. Only the DirectRunner is affected; other runners execute
-splittable DoFns natively.
+Only the DirectRunner is affected; other runners execute splittable DoFns natively. (An idle reader's
+empty bundles are dropped by ``pipeline/direct_bundles.py``.)
 """
 from __future__ import annotations
 
@@ -42,18 +34,8 @@ def allow_streaming_sdf() -> None:
     overrides_with_streaming_sdf.streaming_sdf = True
     direct_runner._get_transform_overrides = overrides_with_streaming_sdf
     from apache_beam.runners.direct.sdf_direct_runner import SDFProcessElementInvoker
-    from apache_beam.runners.direct.transform_evaluator import _ProcessElementsEvaluator
 
     SDFProcessElementInvoker.invoke_process_element = _invoke_process_element
-    finish_bundle = _ProcessElementsEvaluator.finish_bundle
-
-    def finish_bundle_without_empty_outputs(self):
-        result = finish_bundle(self)
-        result.uncommitted_output_bundles = [bundle for bundle in result.uncommitted_output_bundles
-                                             if bundle.has_elements()]
-        return result
-
-    _ProcessElementsEvaluator.finish_bundle = finish_bundle_without_empty_outputs
 
 
 def _invoke_process_element(self, sdf_invoker, output_processor, element, restriction, watermark_estimator_state,
