@@ -74,7 +74,7 @@ class _Held:
 
 
 class AckLedger:
-    """Held records by message id; thread-safe (the lease renewer runs on its own thread)."""
+    """Held records by ``held_key``; thread-safe (the lease renewer runs on its own thread)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -98,7 +98,7 @@ class AckLedger:
                 held = self._held[key] = _Held(acker)
             held.ack_ids.append(ack_id)
             if self._renewer is None:
-                self._renewer = threading.Thread(target=self._renew_leases, name="pubsub-lease-renewer",
+                self._renewer = threading.Thread(target=self._renew_leases, name="ack-lease-renewer",
                                                  daemon=True)
                 self._renewer.start()
 
@@ -143,28 +143,30 @@ class AckLedger:
             except Exception as exc:
                 # Nothing is lost: the messages come again after their lease and are deduplicated downstream.
                 self.ack_failures += len(ack_ids)
-                _log.warning("could not acknowledge %d Pub/Sub messages (they will be delivered again): %s: %s",
+                _log.warning("could not acknowledge %d held records (they will be read again): %s: %s",
                              len(ack_ids), type(exc).__name__, str(exc)[:200])
 
     def _renew_leases(self) -> None:
         last_renewed: dict[int, float] = {}
         while True:
             time.sleep(RENEW_TICK_SECS)
+            now = time.monotonic()
             with self._lock:
                 held = list(self._held.values())
-            now = time.monotonic()
-            for acker, ack_ids in _ack_ids_by_acker(held):
-                # First seen now: its ack ids were pulled within the last tick, with a whole deadline ahead.
-                since = now - last_renewed.setdefault(id(acker), now)
-                every = acker.renew_every_secs()
-                if every is None or since < every:
-                    continue
+            due = [record for record in held if _renewal_due(record.acker, last_renewed, now)]
+            for acker, ack_ids in _ack_ids_by_acker(due):
                 last_renewed[id(acker)] = now
                 try:
                     acker.extend(ack_ids)
                 except Exception as exc:
                     _log.warning("could not extend the lease of %d held Pub/Sub messages (they may be delivered "
                                  "again): %s: %s", len(ack_ids), type(exc).__name__, str(exc)[:200])
+
+
+def _renewal_due(acker: Acker, last_renewed: dict[int, float], now: float) -> bool:
+    every = acker.renew_every_secs()
+    # First seen now: its ack ids were pulled within the last tick, with a whole deadline ahead.
+    return every is not None and now - last_renewed.setdefault(id(acker), now) >= every
 
 
 def _ack_ids_by_acker(held: list[_Held]) -> list[tuple[Acker, list[str]]]:
