@@ -17,15 +17,15 @@ from transforms.identity import IdentifyUsers
 from transforms.kinesis import ReadKinesisRecords
 from transforms.masking import MaskEvents
 from transforms.sink import DeliverBatches, RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
-from transforms.sources import LOCAL_RUNNERS, ReadFileRecords, ReadPubSubRecords, pubsub_source_for, runner_name
+from transforms.sources import ReadFileRecords, ReadPubSubRecords, is_local_runner, pubsub_source_for
 
 
 def read_records(args: argparse.Namespace, runner: str | None = None) -> beam.PTransform:
     if args.input:
         return ReadFileRecords(args.input, args.max_record_bytes)
     if args.kinesis_stream:
-        local = runner_name(runner) in LOCAL_RUNNERS
-        return ReadKinesisRecords(dataclasses.replace(kinesis_settings(args), checkpoint_delivered=local))
+        return ReadKinesisRecords(dataclasses.replace(kinesis_settings(args),
+                                                      checkpoint_delivered=is_local_runner(runner)))
     return ReadPubSubRecords(subscription=args.subscription, topic=args.topic,
                              implementation=pubsub_source_for(runner, args.pubsub_source),
                              expansion_service=args.pubsub_expansion_service)

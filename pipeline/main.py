@@ -12,7 +12,7 @@ from pipeline import direct_bundles, direct_pubsub, direct_sdf, direct_specs, gr
 from pipeline.options import describe, kinesis_settings, parse_options
 from pipeline.summary import print_summary
 from transforms import kinesis
-from transforms.sources import LOCAL_RUNNERS, runner_name
+from transforms.sources import is_local_runner
 
 _log = logging.getLogger("gatewaystream")
 
@@ -20,9 +20,9 @@ _log = logging.getLogger("gatewaystream")
 def main(argv: Sequence[str] | None = None) -> int:
     args, pipeline_options = parse_options(sys.argv[1:] if argv is None else argv)
     if args.kinesis_stream:
-        runner = runner_name(pipeline_options.view_as(StandardOptions).runner)
+        local = is_local_runner(pipeline_options.view_as(StandardOptions).runner)
         # Checked only for local runs: a Dataflow or Flink launcher may not hold the workers' AWS credentials.
-        if runner in LOCAL_RUNNERS and (problem := kinesis.stream_problem(kinesis_settings(args))):
+        if local and (problem := kinesis.stream_problem(kinesis_settings(args))):
             print(f"python -m pipeline: --kinesis_stream: {problem}", file=sys.stderr)
             return 2
     # force: validating the options may already have logged through the root logger, which configures it

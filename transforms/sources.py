@@ -123,6 +123,11 @@ def runner_name(runner: str | None) -> str:
     return (runner or "DirectRunner").rsplit(".", 1)[-1]
 
 
+def is_local_runner(runner: str | None) -> bool:
+    """Whether the ``--runner`` value (None is the DirectRunner) runs every step in this one process."""
+    return runner_name(runner) in LOCAL_RUNNERS
+
+
 def pubsub_source_for(runner: str | None, choice: str = "auto") -> str:
     """``native`` or ``cross_language`` for ``runner`` (the ``--runner`` value; None is the DirectRunner)."""
     if choice != "auto":
