@@ -28,4 +28,8 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pipeline, apache_b
   .venv/bin/python -c 'import pipeline, apache_beam' || { echo "run_local.sh: installation failed" >&2; exit 1; }
 fi
 
+if .venv/bin/python -c 'import Cython' 2>/dev/null; then  # recompile modules edited since the install (setup.py)
+  .venv/bin/python setup.py -q build_ext --inplace >/dev/null 2>&1 || echo "run_local.sh: compiling failed" >&2
+fi
+
 exec .venv/bin/python -m pipeline.localrun "$@"

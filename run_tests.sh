@@ -14,4 +14,8 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pipeline, apache_b
   .venv/bin/python -c 'import pipeline, apache_beam, pytest' || { echo "run_tests.sh: installation failed" >&2; exit 1; }
 fi
 
+# Python imports a compiled module (.so, see setup.py) before the .py beside it: recompile what changed since.
+.venv/bin/python setup.py -q build_ext --inplace >/dev/null 2>&1 \
+  || echo "run_tests.sh: compiling the per-event modules failed; tests/test_compiled.py will say which" >&2
+
 exec .venv/bin/python -m pytest "$@"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ import orjson
 from apache_beam.metrics import Metrics
 
 from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
+from transforms.names import LoweredNames
 from transforms.records import SourcedEvent
 
 _MAX_TOKEN_CHARS = 16 * 1024  # a larger "JWT" is not decoded: identity must stay cheap and bounded
@@ -40,26 +42,37 @@ class IdentitySettings:
     api_version_header: str | None = "X-Api-Version"
     api_version: str | None = None
 
+    @functools.cached_property
+    def lowered_names(self) -> LoweredNames:
+        """The header-name memo shared by every lookup of this configuration."""
+        return LoweredNames()
 
-def header_value(event: dict[str, Any], name: str) -> str | None:
+
+def header_value(event: dict[str, Any], name: str, lowered: LoweredNames | None = None) -> str | None:
     """A header's value, case-insensitively, from the request and then the response (SPEC §4)."""
     wanted = name.lower()
+    lowered = LoweredNames() if lowered is None else lowered
     for side in ("request", "response"):
         headers = (event.get(side) or {}).get("headers") or {}
         if name in headers and headers[name]:
             return headers[name]
         for key, value in headers.items():
-            if key.lower() == wanted and value:
+            if value and lowered[key] == wanted:
                 return value
     return None
 
 
-def request_header(event: dict[str, Any], name: str) -> str | None:
+def request_header(event: dict[str, Any], name: str, lowered: LoweredNames | None = None) -> str | None:
+    """A request header's value, case-insensitively (an exact match first)."""
     headers = event["request"].get("headers") or {}
     if name in headers:
         return headers[name] or None
     wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted and value), None)
+    lowered = LoweredNames() if lowered is None else lowered
+    for key, value in headers.items():
+        if value and lowered[key] == wanted:
+            return value
+    return None
 
 
 def jwt_claims(authorization: str) -> dict[str, Any] | None:
@@ -98,11 +111,11 @@ def identify(event: dict[str, Any], settings: IdentitySettings) -> dict[str, Any
     not modified."""
     found: dict[str, str] = {}
     for field_name, header in (("user_id", settings.user_id_header), ("company_id", settings.company_id_header)):
-        value = header_value(event, header) if header else None
+        value = header_value(event, header, settings.lowered_names) if header else None
         if value:
             found[field_name] = value
     if not (found.get("user_id") or event.get("user_id")) or not (found.get("company_id") or event.get("company_id")):
-        claims = _first_jwt(event, settings.authorization_header_name)
+        claims = _first_jwt(event, settings)
         if claims:
             if not (found.get("user_id") or event.get("user_id")):
                 user_id = claim(claims, settings.authorization_user_id_field)
@@ -115,16 +128,17 @@ def identify(event: dict[str, Any], settings: IdentitySettings) -> dict[str, Any
                     found["company_id"] = company_id
     identified = {**event, **found} if found else event
     if not event["request"].get("api_version"):
-        version = (request_header(event, settings.api_version_header) if settings.api_version_header else None) \
+        version = (request_header(event, settings.api_version_header, settings.lowered_names)
+                   if settings.api_version_header else None) \
             or settings.api_version
         if version:
             identified = {**identified, "request": {**event["request"], "api_version": version}}
     return identified
 
 
-def _first_jwt(event: dict[str, Any], header_names: tuple[str, ...]) -> dict[str, Any] | None:
-    for name in header_names:
-        value = request_header(event, name)
+def _first_jwt(event: dict[str, Any], settings: IdentitySettings) -> dict[str, Any] | None:
+    for name in settings.authorization_header_name:
+        value = request_header(event, name, settings.lowered_names)
         if value:
             return jwt_claims(value)  # the first header present decides, as in Moesif's Kong plugin
     return None

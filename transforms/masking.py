@@ -33,6 +33,7 @@ from apache_beam.metrics import Metrics
 from transforms import strict_json
 from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
 from transforms.errors import DecodeError
+from transforms.names import LoweredNames, MatchedNames
 from transforms.records import SourcedEvent
 
 MASK = "*****"
@@ -52,11 +53,8 @@ FIELD_ALIASES = MappingProxyType({
     "applicationOwner": "metadata.application_owner",
 })
 
-_QUERY_PAIR = re.compile(r"([?&;])([^=&;#]*)(=?)([^&;#]*)")
+_QUERY_SEPARATOR = re.compile(r"([&;])")
 _GZIP_MAGIC = b"\x1f\x8b"
-_KEY_CACHE_LIMIT = 10_000
-_MASK_JSON = b'"' + MASK.encode() + b'"'
-_JSON_SCALAR = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null')
 
 
 class MaskConfigError(ValueError):
@@ -95,21 +93,21 @@ class MaskSettings:
                                       "$GATEWAYSTREAM_HASH_SALT): an unsalted hash of an IP or a name is reversible")
 
     @functools.cached_property
-    def request_headers(self) -> frozenset[str]:
+    def request_headers(self) -> MatchedNames:
         return self._header_names(self.request_header_masks)
 
     @functools.cached_property
-    def response_headers(self) -> frozenset[str]:
+    def response_headers(self) -> MatchedNames:
         return self._header_names(self.response_header_masks)
 
-    def _header_names(self, configured: tuple[str, ...]) -> frozenset[str]:
+    def _header_names(self, configured: tuple[str, ...]) -> MatchedNames:
         allowed = {name.lower() for name in self.unmasked_headers}
         always = {name for name in ALWAYS_MASKED_HEADERS if name not in allowed}
-        return frozenset(always | {name.lower() for name in configured})
+        return MatchedNames(frozenset(always | {name.lower() for name in configured}))
 
     @functools.cached_property
-    def query_parameters(self) -> frozenset[str]:
-        return frozenset(name.lower() for name in (*DEFAULT_QUERY_MASKS, *self.request_query_masks))
+    def query_parameters(self) -> MatchedNames:
+        return MatchedNames(frozenset(name.lower() for name in (*DEFAULT_QUERY_MASKS, *self.request_query_masks)))
 
     @functools.cached_property
     def request_body(self) -> _BodyMasks:
@@ -130,93 +128,45 @@ class _BodyMasks:
     def __init__(self, masks: tuple[str, ...]):
         self.names = frozenset(mask.lower() for mask in masks if "." not in mask)
         self.paths = tuple(tuple(part.lower() for part in mask.split(".")) for mask in masks if "." in mask)
-        # The text search below lower-cases bytes, which is exact for ASCII names only; it also needs names
-        # that orjson writes unescaped. Any other name makes every body take the tree walk.
-        self._key_tokens = tuple(b'"' + name.encode() + b'":' for name in sorted(self.names))
-        self._text_search = all(name.isascii() and '"' not in name and "\\" not in name
-                                for name in (*self.names, *(part for path in self.paths for part in path)))
-        self._path_last_tokens = tuple(b'"' + path[-1].encode() + b'":' for path in self.paths)
-        self._hits: dict[str, bool] = {}  # key → masked?; keys repeat across events, lower() is not free
+        self.hits = MatchedNames(self.names)
+        self.lowered = LoweredNames()
 
     def __bool__(self) -> bool:
         return bool(self.names or self.paths)
 
-    def hit(self, key: str) -> bool:
-        masked = self._hits.get(key)
-        if masked is None:
-            if len(self._hits) >= _KEY_CACHE_LIMIT:
-                self._hits.clear()
-            masked = self._hits[key] = key.lower() in self.names
-        return masked
-
-    def apply(self, body: Any, text: bytes | None = None) -> Any:
-        """``body`` masked (a copy where anything changed); ``text`` is ``orjson.dumps(body)`` if known."""
-        if not isinstance(body, (dict, list)):
-            return body
-        if not self._text_search:
-            body = _mask_names(body, self.hit) if self.names else body
-            for path in self.paths:
-                body = _mask_path(body, path)
-            return body
-        text = orjson.dumps(body) if text is None else text
-        lowered = text.lower()
-        if self.names:
-            masked = self._mask_names_in_text(text, lowered)
-            if masked is None:
-                body = _mask_names(body, self.hit)
-            elif masked is not text:
-                body = orjson.loads(masked)
-                lowered = masked.lower()
-        for path, last_token in zip(self.paths, self._path_last_tokens, strict=True):
-            if last_token in lowered:  # a path whose last name is nowhere in the body cannot match
-                body = _mask_path(body, path)
-        return body
-
-    def _mask_names_in_text(self, text: bytes, lowered: bytes) -> bytes | None:
-        """``text`` (orjson's serialization of a body) with every masked name's value replaced, or ``text``
-        itself when nothing matched. orjson writes every key as ``"name":`` with nothing escaped in an ASCII
-        name, and a ``"`` inside a string is always ``\\"``, so ``"name":`` in the lower-cased text is that
-        key (or, at worst, the tail of a key holding an escaped quote: masked too, which errs on the safe
-        side). One C-speed pass instead of a Python walk over every key. None means "walk the tree
-        instead": a masked value is an object or an array."""
-        value_starts = []
-        for token in self._key_tokens:
-            start = lowered.find(token)
-            while start != -1:
-                value_starts.append(start + len(token))
-                start = lowered.find(token, start + len(token))
-        if not value_starts:
-            return text
-        value_starts.sort()
-        parts, copied_up_to = [], 0
-        for value_start in value_starts:
-            scalar = _JSON_SCALAR.match(text, value_start)
-            if scalar is None:
-                return None
-            parts += (text[copied_up_to:value_start], _MASK_JSON)
-            copied_up_to = scalar.end()
-        parts.append(text[copied_up_to:])
-        return b"".join(parts)
+    def apply(self, body: Any) -> Any:
+        """``body`` masked (a copy of each object or array where anything changed)."""
+        return _mask_fields(body, self.hits, self.lowered, self.paths)
 
 
-def mask_headers(headers: dict[str, str], masked_names: frozenset[str]) -> dict[str, str]:
-    return {name: (MASK if name.lower() in masked_names else value) for name, value in headers.items()}
+def mask_headers(headers: dict[str, str], masked_names: frozenset[str] | MatchedNames) -> dict[str, str]:
+    hits = masked_names if isinstance(masked_names, MatchedNames) else MatchedNames(masked_names)
+    known = hits.known
+    masked = {}
+    for name, value in headers.items():
+        hit = known.get(name)
+        masked[name] = MASK if hit or (hit is None and hits.learn(name)) else value
+    return masked
 
 
-def mask_query(uri: str, masked_names: frozenset[str]) -> str:
+def mask_query(uri: str, masked_names: frozenset[str] | MatchedNames) -> str:
     """Every occurrence of every masked parameter gets the mask as its value (names compared decoded)."""
-    if "?" not in uri:
+    question = uri.find("?")
+    if question < 0:
         return uri
-
-    def replace(match: re.Match[str]) -> str:
-        separator, name, equals, value = match.groups()
-        if value and unquote_plus(name).lower() in masked_names:
-            return f"{separator}{name}{equals}{MASK}"
-        return match.group(0)
-
-    path, _, rest = uri.partition("?")
-    query, hash_sign, fragment = rest.partition("#")
-    return f"{path}{_QUERY_PAIR.sub(replace, '?' + query)}{hash_sign}{fragment}"
+    end = uri.find("#", question)
+    if end < 0:
+        end = len(uri)
+    hits = masked_names if isinstance(masked_names, MatchedNames) else MatchedNames(masked_names)
+    pairs = _QUERY_SEPARATOR.split(uri[question + 1:end])  # pairs at even positions, separators between
+    masked = False
+    for position in range(0, len(pairs), 2):
+        name, _, value = pairs[position].partition("=")
+        if value and (hits[name] if "%" not in name and "+" not in name
+                      else unquote_plus(name).lower() in hits.wanted):
+            pairs[position] = f"{name}={MASK}"
+            masked = True
+    return f"{uri[:question + 1]}{''.join(pairs)}{uri[end:]}" if masked else uri
 
 
 def typed_mask(value: str, kind: str, salt: str | None = None) -> str:
@@ -264,7 +214,7 @@ def _mask_side(
     side: dict[str, Any],
     name: str,
     settings: MaskSettings,
-    header_names: frozenset[str],
+    header_names: MatchedNames,
     body_masks: _BodyMasks,
     metadata: dict[str, Any],
 ) -> dict[str, Any]:
@@ -284,14 +234,13 @@ def _mask_side(
     if part.get("transfer_encoding") == "base64":
         _decode_json_body(part, settings.max_decompressed_bytes)
     encoded = part.get("transfer_encoding") == "base64"
-    text = None if encoded else orjson.dumps(part["body"])  # serialized once: for the size and the masks
-    size = _base64_size(part["body"]) if encoded else len(text)
+    size = _base64_size(part["body"]) if encoded else len(orjson.dumps(part["body"]))
     if size > limit:
         _drop_body(part)
         metadata[f"{name}_body_dropped_bytes"] = size
         return part
     if body_masks and not encoded:
-        part["body"] = body_masks.apply(part["body"], text)
+        part["body"] = body_masks.apply(part["body"])
     return part
 
 
@@ -330,47 +279,37 @@ def _base64_size(body: Any) -> int:
     return len(body) * 3 // 4 - body[-2:].count("=")
 
 
-def _mask_names(value: Any, hit) -> Any:
-    """``value`` with every field whose name ``hit``s replaced by the mask, at any depth; copy on write."""
-    if isinstance(value, dict):
-        copy = None
-        for key, child in value.items():
-            if hit(key):
-                new = MASK
-            elif isinstance(child, (dict, list)):
-                new = _mask_names(child, hit)
-            else:
-                continue
-            if new is not child:
-                if copy is None:
-                    copy = dict(value)
-                copy[key] = new
-        return value if copy is None else copy
-    if isinstance(value, list):
-        copy = None
-        for position, child in enumerate(value):
-            if isinstance(child, (dict, list)):
-                new = _mask_names(child, hit)
-                if new is not child:
-                    if copy is None:
-                        copy = list(value)
-                    copy[position] = new
-        return value if copy is None else copy
+def _mask_fields(value: Any, hits: MatchedNames, lowered: LoweredNames, paths: tuple[tuple[str, ...], ...]) -> Any:
+    """``value`` with every field whose name ``hits`` masked at any depth, and every field at one of the dotted
+    ``paths`` (lower-cased, from ``value``; arrays on the way apply to each element); copy on write. One walk
+    for both: each body is visited once whatever the number of masks."""
+    if type(value) is dict:
+        return _mask_object(value, hits, lowered, paths)
+    if type(value) is list:
+        return _mask_array(value, hits, lowered, paths)
     return value
 
 
-def _mask_path(value: Any, path: tuple[str, ...]) -> Any:
-    """``value`` with the field at the dotted ``path`` masked; arrays on the way apply to every element."""
-    if isinstance(value, list):
-        masked = [_mask_path(child, path) for child in value]
-        return value if all(new is old for new, old in zip(masked, value, strict=True)) else masked
-    if not isinstance(value, dict):
-        return value
+def _mask_object(value: dict[str, Any], hits: MatchedNames, lowered: LoweredNames,
+                 paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
     copy = None
+    known_hits, known_lowered = hits.known, lowered.known
     for key, child in value.items():
-        if key.lower() != path[0]:
+        hit = known_hits.get(key)
+        if hit is None:
+            hit = hits.learn(key)
+        below = paths
+        if paths and not hit:
+            lowered_key = known_lowered.get(key)
+            below = _paths_below(lowered.learn(key) if lowered_key is None else lowered_key, paths)
+        if hit or below is None:
+            new = MASK
+        elif type(child) is dict:
+            new = _mask_object(child, hits, lowered, below)
+        elif type(child) is list:
+            new = _mask_array(child, hits, lowered, below)
+        else:
             continue
-        new = MASK if len(path) == 1 else _mask_path(child, path[1:])
         if new is not child:
             if copy is None:
                 copy = dict(value)
@@ -378,7 +317,36 @@ def _mask_path(value: Any, path: tuple[str, ...]) -> Any:
     return value if copy is None else copy
 
 
-def _mask_urls(value: Any, masked_names: frozenset[str]) -> Any:
+def _mask_array(value: list[Any], hits: MatchedNames, lowered: LoweredNames,
+                paths: tuple[tuple[str, ...], ...]) -> list[Any]:
+    copy = None
+    for position, child in enumerate(value):
+        if type(child) is dict:
+            new = _mask_object(child, hits, lowered, paths)
+        elif type(child) is list:
+            new = _mask_array(child, hits, lowered, paths)
+        else:
+            continue
+        if new is not child:
+            if copy is None:
+                copy = list(value)
+            copy[position] = new
+    return value if copy is None else copy
+
+
+def _paths_below(name: str, paths: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...] | None:
+    """The rest of each path that goes through a field called ``name`` (lower-cased), or None when a path ends
+    at that field (it is masked whole)."""
+    below = ()
+    for path in paths:
+        if path[0] == name:
+            if len(path) == 1:
+                return None
+            below = (*below, path[1:])
+    return below
+
+
+def _mask_urls(value: Any, masked_names: MatchedNames) -> Any:
     """Query masks in every string of ``metadata`` that carries a query (upstream URIs, destinations)."""
     if isinstance(value, str):
         return mask_query(value, masked_names) if "?" in value else value

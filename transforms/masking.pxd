@@ -1,0 +1,17 @@
+# C types for the hot functions of masking.py when Cython compiles it (setup.py); the .py file stays the source.
+cimport cython
+from transforms.names cimport LoweredNames, MatchedNames
+
+@cython.locals(known=dict, masked=dict)
+cpdef dict mask_headers(dict headers, object masked_names)
+
+cpdef object _mask_fields(object value, MatchedNames hits, LoweredNames lowered, tuple paths)
+
+@cython.locals(copy=dict, known_hits=dict, known_lowered=dict, below=tuple)
+cdef dict _mask_object(dict value, MatchedNames hits, LoweredNames lowered, tuple paths)
+
+@cython.locals(copy=list, position=Py_ssize_t)
+cdef list _mask_array(list value, MatchedNames hits, LoweredNames lowered, tuple paths)
+
+@cython.locals(below=tuple, path=tuple)
+cdef tuple _paths_below(str name, tuple paths)

@@ -1,0 +1,9 @@
+# Compiled (setup.py), the memos are C classes: the hot loops of masking and identity read `known` directly.
+cdef class LoweredNames:
+    cdef public dict known
+    cpdef str learn(self, str name)
+
+cdef class MatchedNames:
+    cdef public frozenset wanted
+    cdef public dict known
+    cpdef bint learn(self, str name) except -1
