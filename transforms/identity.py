@@ -95,7 +95,10 @@ def claim(claims: dict[str, Any], field: str) -> str | None:
     value = claims.get(field)
     if value is None:
         lowered = field.lower()
-        value = next((item for key, item in claims.items() if key.lower() == lowered), None)
+        for key, item in claims.items():
+            if key.lower() == lowered:
+                value = item
+                break
     if value is None and "." in field:
         value = claims
         for part in field.split("."):
@@ -122,10 +125,11 @@ def identify(event: dict[str, Any], settings: IdentitySettings) -> dict[str, Any
                 if user_id:
                     found["user_id"] = user_id
             if not (found.get("company_id") or event.get("company_id")):
-                company_id = next(filter(None, (claim(claims, name) for name in
-                                                settings.authorization_company_id_field)), None)
-                if company_id:
-                    found["company_id"] = company_id
+                for name in settings.authorization_company_id_field:
+                    company_id = claim(claims, name)
+                    if company_id:
+                        found["company_id"] = company_id
+                        break
     identified = {**event, **found} if found else event
     if not event["request"].get("api_version"):
         version = (request_header(event, settings.api_version_header, settings.lowered_names)
