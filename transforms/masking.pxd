@@ -5,6 +5,10 @@ from transforms.names cimport LoweredNames, MatchedNames
 @cython.locals(known=dict, masked=dict)
 cpdef dict mask_headers(dict headers, object masked_names)
 
+@cython.locals(question=Py_ssize_t, end=Py_ssize_t, hits=MatchedNames, pairs=list, step=Py_ssize_t,
+               known=dict, position=Py_ssize_t, pair=str, equals=Py_ssize_t, name=str, masked=bint)
+cpdef str mask_query(str uri, object masked_names)
+
 cpdef object _mask_fields(object value, MatchedNames hits, LoweredNames lowered, tuple paths)
 
 @cython.locals(copy=dict, known_hits=dict, known_lowered=dict, below=tuple)

@@ -158,15 +158,29 @@ def mask_query(uri: str, masked_names: frozenset[str] | MatchedNames) -> str:
     if end < 0:
         end = len(uri)
     hits = masked_names if isinstance(masked_names, MatchedNames) else MatchedNames(masked_names)
-    pairs = _QUERY_SEPARATOR.split(uri[question + 1:end])  # pairs at even positions, separators between
+    query = uri[question + 1:end]
+    if ";" in query:  # rare: the regex keeps each separator (at odd positions) to put it back
+        pairs, step, joiner = _QUERY_SEPARATOR.split(query), 2, ""
+    else:
+        pairs, step, joiner = query.split("&"), 1, "&"
+    known = hits.known
     masked = False
-    for position in range(0, len(pairs), 2):
-        name, _, value = pairs[position].partition("=")
-        if value and (hits[name] if "%" not in name and "+" not in name
-                      else unquote_plus(name).lower() in hits.wanted):
+    for position in range(0, len(pairs), step):
+        pair = pairs[position]
+        equals = pair.find("=")
+        if equals < 0 or equals == len(pair) - 1:
+            continue  # no value to mask
+        name = pair[:equals]
+        if "%" in name or "+" in name:
+            hit = unquote_plus(name).lower() in hits.wanted
+        else:
+            hit = known.get(name)
+            if hit is None:
+                hit = hits.learn(name)
+        if hit:
             pairs[position] = f"{name}={MASK}"
             masked = True
-    return f"{uri[:question + 1]}{''.join(pairs)}{uri[end:]}" if masked else uri
+    return f"{uri[:question + 1]}{joiner.join(pairs)}{uri[end:]}" if masked else uri
 
 
 def typed_mask(value: str, kind: str, salt: str | None = None) -> str:
