@@ -33,9 +33,9 @@ def read_records(args: argparse.Namespace, runner: str | None = None) -> beam.PT
 
 def deliver(args: argparse.Namespace) -> DeliverBatches:
     if args.output:
-        return WriteBatchFiles(args.output)
+        return WriteBatchFiles(args.output, args.batches_in_flight)
     return WriteToAnalyticsApi(args.api_endpoint, application_id(args), args.connect_timeout, args.send_timeout,
-                               RetryPolicy(max_retry_secs=args.max_retry_secs))
+                               RetryPolicy(max_retry_secs=args.max_retry_secs), args.batches_in_flight)
 
 
 def destination(args: argparse.Namespace) -> str:

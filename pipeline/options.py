@@ -172,6 +172,10 @@ class GatewayStreamOptions(PipelineOptions):
                               help="retry a batch (connection errors, timeouts, 408, 429, 5xx) with exponential "
                               "backoff and full jitter, honouring Retry-After, for at most this long; then its "
                               "events are dead letters. 413 splits the batch; other 4xx are not retried")
+        delivery.add_argument("--batches_in_flight", type=int, default=4,
+                              help="batches sent at once by each delivering worker thread (1-16), so that the "
+                              "pipeline goes on while the collector answers; when all are being retried, "
+                              "the pipeline waits (backpressure)")
         delivery.add_argument("--output", default=None,
                               help="write each batch as a JSON array file into this directory instead of sending "
                               "(dry runs)")
@@ -287,9 +291,11 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
                           ("max_json_depth", 2), ("max_elements_per_record", 1), ("connect_timeout", 1),
                           ("send_timeout", 1), ("request_max_body_size_limit", 0),
                           ("response_max_body_size_limit", 0), ("archive_window_secs", 1), ("max_retry_secs", 0),
-                          ("allowed_lateness_secs", 0)):
+                          ("allowed_lateness_secs", 0), ("batches_in_flight", 1)):
         if getattr(args, name) < minimum:
             parser.error(f"--{name} must be at least {minimum} (got {getattr(args, name)})")
+    if args.batches_in_flight > 16:
+        parser.error(f"--batches_in_flight must be at most 16 (got {args.batches_in_flight})")
     if args.max_batch_delay_secs <= 0:
         parser.error(f"--max_batch_delay_secs must be above 0 (got {args.max_batch_delay_secs})")
     try:

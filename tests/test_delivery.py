@@ -75,6 +75,18 @@ def test_413_splits_the_batch_in_halves(collector):
     assert collector.store.counts() == {"events": 10, "distinct_transaction_ids": 10}
 
 
+def test_batches_in_flight_are_sent_at_once_and_all_arrive(collector):
+    """With every answer slowed down, up to --batches_in_flight batches are at the collector together; with 1,
+    never more than one (the runner's thread waits for each answer)."""
+    collector.faults.configure(stall_secs=0.3)
+    for run, (in_flight, most_at_once) in enumerate(((1, 1), (4, 4)), start=1):
+        with BeamTestPipeline() as p:
+            batched = p | beam.Create(decoded_events(24)) | BatchEvents(collector.url, 3, 60, 1)
+            _ = batched["batches"] | WriteToAnalyticsApi(collector.url, "app", batches_in_flight=in_flight)
+        assert collector.request_counts()["most_batch_requests_at_once"] == most_at_once  # the most since start
+        assert collector.store.counts() == {"events": 24 * run, "distinct_transaction_ids": 24}
+
+
 def write_kong_records(path, count: int) -> None:
     rng = random.Random(11)
     path.write_bytes(b"\n".join(orjson.dumps(kong_record(GENERATIONS[n % len(GENERATIONS)], n, rng))

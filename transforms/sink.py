@@ -6,9 +6,10 @@ collector; ``WriteBatchFiles`` writes each batch as a JSON array file (dry runs,
 
 Retries (SPEC §7) happen inside ``AnalyticsApiSink.send``: connection errors, timeouts, 408, 429 and 5xx are
 retried with exponential backoff and full jitter (``RetryPolicy``), waiting at least what ``Retry-After``
-asks, until ``max_retry_secs`` would be passed; other answers are final. While a batch is being retried its
-bundle does not finish, so the runner holds the events behind it in its own state (backpressure) rather than
-in a queue of ours. A 413 makes ``DeliverBatches`` split the batch in halves and send each.
+asks, until ``max_retry_secs`` would be passed; other answers are final. Up to ``batches_in_flight`` batches
+are sent at once; while they are all being retried the bundle does not go on, so the runner holds the events
+behind them in its own state (backpressure) rather than in a queue of ours. A 413 makes ``DeliverBatches``
+split the batch in halves and send each.
 """
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import urllib3
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.acks import process_ledger
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter, ensure_directory
@@ -115,7 +119,8 @@ class AnalyticsApiSink(BatchSink):
     def open(self) -> None:
         # One keep-alive pool per DoFn instance; urllib3 does no retries of its own (retries=False) so
         # that every attempt is counted and classified here.
-        self._pool = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, timeout=self._timeout)
+        # maxsize: a connection for each of up to 16 batches in flight (--batches_in_flight) kept alive.
+        self._pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False, timeout=self._timeout)
 
     def send(self, body: bytes, count: int) -> DeliveryResult:
         assert self._pool is not None, "open() was not called"
@@ -194,9 +199,31 @@ class DirectorySink(BatchSink):
         return DeliveryResult(True)
 
 
+class _Sent(NamedTuple):
+    """One send of (part of) a batch, as a sender thread saw it."""
+
+    items: list[SerializedEvent]
+    body_bytes: int
+    result: DeliveryResult
+    latency_ms: int
+
+
+class _InFlight(NamedTuple):
+    sends: Future  # of list[_Sent]: the batch, or its halves after a 413
+    window: Any
+    timestamp: Any
+
+
 class _DeliverFn(beam.DoFn):
-    def __init__(self, sink: BatchSink):
+    """Sends up to ``batches_in_flight`` batches at once from sender threads, so that the runner's thread
+    goes on with the next elements while the collector answers. Results (metrics, acknowledgements, dead
+    letters) are taken in the runner's thread, oldest batch first: Beam's metrics and outputs belong to it.
+    With every sender busy, ``process`` waits for the oldest batch, so a slow or failing collector still
+    holds the runner (backpressure) and nothing queues up in memory beyond those batches."""
+
+    def __init__(self, sink: BatchSink, batches_in_flight: int = 1):
         self._sink = sink
+        self._batches_in_flight = max(1, batches_in_flight)
         self._batches = Metrics.counter("gatewaystream", "batches_sent")
         self._events = Metrics.counter("gatewaystream", "events_sent")
         self._bytes = Metrics.counter("gatewaystream", "bytes_sent")
@@ -209,67 +236,84 @@ class _DeliverFn(beam.DoFn):
     def setup(self):
         self._ledger = process_ledger()
         self._sink.open()
+        self._senders = ThreadPoolExecutor(self._batches_in_flight, thread_name_prefix="gatewaystream-send")
+        self._in_flight: deque[_InFlight] = deque()
         # DEBUG: the DirectRunner sets a DoFn up for every bundle, which made this a line per bundle locally.
         _log.debug("delivering batches to %s", self._sink.describe())
 
-    def process(self, keyed_batch):
+    def process(self, keyed_batch, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         _, items = keyed_batch
-        yield from self._deliver(list(items))
+        self._in_flight.append(_InFlight(self._senders.submit(self._send, list(items)), window, timestamp))
+        while self._in_flight and (len(self._in_flight) >= self._batches_in_flight or self._in_flight[0].sends.done()):
+            yield from self._outputs_of(self._in_flight.popleft())
 
-    def _deliver(self, items: list[SerializedEvent]):
+    def finish_bundle(self):
+        while self._in_flight:
+            yield from self._outputs_of(self._in_flight.popleft())
+
+    def _send(self, items: list[SerializedEvent]) -> list[_Sent]:
+        """In a sender thread: the batch, and on 413 each half in turn (too large for the collector)."""
         body = b"[" + b",".join(item.json for item in items) + b"]"
         started = time.monotonic()
         result = self._sink.send(body, len(items))
-        self._latency.update(int((time.monotonic() - started) * 1000))
-        if result.attempts > 1:
-            self._retries.inc(result.attempts - 1)
-        if result.ok:
-            self._batches.inc()
-            self._events.inc(len(items))
-            self._bytes.inc(len(body))
-            self._batch_size.update(len(items))
-            self._ledger.finish(item.source for item in items)
-            return
-        if result.http_status == 413 and len(items) > 1:  # too large for the collector: halve and resend
-            self._splits.inc()
+        sent = _Sent(items, len(body), result, int((time.monotonic() - started) * 1000))
+        if result.http_status == 413 and len(items) > 1:
             half = len(items) // 2
-            yield from self._deliver(items[:half])
-            yield from self._deliver(items[half:])
-            return
-        self._failed_batches.inc()
-        _log.warning("batch of %d events failed: %s %s", len(items), result.reason, result.detail[:200])
-        for item in items:
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER_TAG,
-                dead_letter("deliver", result.reason, result.detail, item.source, item.json,
-                            attempts=result.attempts, http_status=result.http_status),
-            )
+            return [sent, *self._send(items[:half]), *self._send(items[half:])]
+        return [sent]
+
+    def _outputs_of(self, flight: _InFlight):
+        for items, body_bytes, result, latency_ms in flight.sends.result():
+            self._latency.update(latency_ms)
+            if result.attempts > 1:
+                self._retries.inc(result.attempts - 1)
+            if result.ok:
+                self._batches.inc()
+                self._events.inc(len(items))
+                self._bytes.inc(body_bytes)
+                self._batch_size.update(len(items))
+                self._ledger.finish(item.source for item in items)
+            elif result.http_status == 413 and len(items) > 1:
+                self._splits.inc()  # its halves follow in this list
+            else:
+                self._failed_batches.inc()
+                _log.warning("batch of %d events failed: %s %s", len(items), result.reason, result.detail[:200])
+                for item in items:
+                    letter = dead_letter("deliver", result.reason, result.detail, item.source, item.json,
+                                         attempts=result.attempts, http_status=result.http_status)
+                    yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG,
+                                                   WindowedValue(letter, flight.timestamp, (flight.window,)))
 
     def teardown(self):
+        self._senders.shutdown(wait=True)
         self._sink.close()
 
 
 class DeliverBatches(beam.PTransform):
-    """``(key, [SerializedEvent])`` batches → the sink; returns the dead letters of failed batches."""
+    """``(key, [SerializedEvent])`` batches → the sink, up to ``batches_in_flight`` at once; returns the dead
+    letters of failed batches."""
 
-    def __init__(self, sink: BatchSink):
+    def __init__(self, sink: BatchSink, batches_in_flight: int = 1):
         super().__init__()
         self._sink = sink
+        self._batches_in_flight = batches_in_flight
 
     def expand(self, batches):
-        return batches | beam.ParDo(_DeliverFn(self._sink)).with_outputs(DEAD_LETTER_TAG, main="delivered")
+        deliver = _DeliverFn(self._sink, self._batches_in_flight)
+        return batches | beam.ParDo(deliver).with_outputs(DEAD_LETTER_TAG, main="delivered")
 
 
 class WriteToAnalyticsApi(DeliverBatches):
     """Delivers to a Moesif-compatible collection API (SPEC §7)."""
 
     def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int = 1000,
-                 send_timeout_ms: int = 2000, retry: RetryPolicy = RetryPolicy()):
-        super().__init__(AnalyticsApiSink(api_endpoint, application_id, connect_timeout_ms, send_timeout_ms, retry))
+                 send_timeout_ms: int = 2000, retry: RetryPolicy = RetryPolicy(), batches_in_flight: int = 1):
+        super().__init__(AnalyticsApiSink(api_endpoint, application_id, connect_timeout_ms, send_timeout_ms, retry),
+                         batches_in_flight)
 
 
 class WriteBatchFiles(DeliverBatches):
     """Writes each batch as one JSON array file into ``directory`` (any Beam filesystem)."""
 
-    def __init__(self, directory: str):
-        super().__init__(DirectorySink(directory))
+    def __init__(self, directory: str, batches_in_flight: int = 1):
+        super().__init__(DirectorySink(directory), batches_in_flight)

@@ -51,6 +51,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, {"error": "not found"})
 
     def do_POST(self) -> None:
+        if self.path.rstrip("/") != "/v1/events/batch":
+            self._handle_post()
+            return
+        self.server.batch_started()
+        try:
+            self._handle_post()
+        finally:
+            self.server.batch_ended()
+
+    def _handle_post(self) -> None:
         if self.path.rstrip("/") == "/v1/events/batch":
             fault = self.server.faults.next_fault()
             if fault is not None and fault.kind == "close":  # mid-request: the body is never read
@@ -157,15 +167,28 @@ class _Server(ThreadingHTTPServer):
         self.faults = FaultPlan()
         self._counts_lock = threading.Lock()
         self._requests_by_status: dict[int | str, int] = {}
+        self._batches_in_progress = 0
+        self._most_batches_in_progress = 0
 
     def count_request(self, status: int | str) -> None:
         with self._counts_lock:
             self._requests_by_status[status] = self._requests_by_status.get(status, 0) + 1
 
+    def batch_started(self) -> None:
+        with self._counts_lock:
+            self._batches_in_progress += 1
+            self._most_batches_in_progress = max(self._most_batches_in_progress, self._batches_in_progress)
+
+    def batch_ended(self) -> None:
+        with self._counts_lock:
+            self._batches_in_progress -= 1
+
     def request_counts(self) -> dict[str, Any]:
         with self._counts_lock:
             by_status = dict(self._requests_by_status)
-        return {"requests": sum(by_status.values()), "requests_by_status": {str(k): v for k, v in by_status.items()}}
+            most_at_once = self._most_batches_in_progress
+        return {"requests": sum(by_status.values()), "requests_by_status": {str(k): v for k, v in by_status.items()},
+                "most_batch_requests_at_once": most_at_once}
 
 
 class Collector:
