@@ -237,9 +237,12 @@ class _DeliverFn(beam.DoFn):
         self._ledger = process_ledger()
         self._sink.open()
         self._senders = ThreadPoolExecutor(self._batches_in_flight, thread_name_prefix="gatewaystream-send")
-        self._in_flight: deque[_InFlight] = deque()
         # DEBUG: the DirectRunner sets a DoFn up for every bundle, which made this a line per bundle locally.
         _log.debug("delivering batches to %s", self._sink.describe())
+
+    def start_bundle(self):
+        # Empty after every finished bundle; a failed bundle's sends are not this bundle's (the runner retries it).
+        self._in_flight: deque[_InFlight] = deque()
 
     def process(self, keyed_batch, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         _, items = keyed_batch
