@@ -109,39 +109,28 @@ class _RecordDecoder:
                 return
             self.inflate_budget -= len(inflated)
             data = inflated
-        if data[:1] == b"{":
-            # The common record, one JSON object, skips the generators below (15 % of a Kong record's
-            # decode); anything else, or a text that fails here (NDJSON, broken JSON), takes the general path.
-            try:
-                value = strict_json.loads(data, self.settings.max_depth)
-            except DecodeError:
-                value = None
-            if type(value) is dict:
-                self._decode_object(value, source, data, None, nesting)
-                return
         if not data.strip():
             self.reject("empty_input", "the record holds no data", source, data)
             return
-        for value, value_source, value_raw, format_name in self._json_values(data, source):
-            self._decode_object(value, value_source, value_raw, format_name, nesting)
-
-    def _json_values(self, data: bytes, source: str):
-        """(object, source, raw bytes or None, format) for each top-level JSON object in ``data``: one
-        object, an array's items, or newline-delimited lines (including WSO2 ``apim_metrics.log`` lines)."""
-        if data[:1] in _JSON_OPENERS:
+        # Top-level JSON objects: one object, an array's items, or newline-delimited lines (including WSO2
+        # ``apim_metrics.log`` lines), as (object, source, raw bytes or None, format).
+        if data[:1] not in _JSON_OPENERS:
+            values = self._ndjson_values(data, source) if b"\n" in data.strip() else self._line_values(data, source)
+        else:
             try:
                 value = strict_json.loads(data, self.settings.max_depth)
             except DecodeError as exc:
-                if exc.reason == "invalid_json" and b"\n" in data.strip():
-                    yield from self._ndjson_values(data, source)
-                else:
+                if exc.reason != "invalid_json" or b"\n" not in data.strip():
                     self.reject(exc.reason, exc.detail, source, data)
-                return
-            yield from self._container_items(value, source, data, None)
-        elif b"\n" in data.strip():
-            yield from self._ndjson_values(data, source)
-        else:
-            yield from self._line_values(data, source)
+                    return
+                values = self._ndjson_values(data, source)
+            else:
+                if type(value) is dict:  # the common record: decoded without a generator (15 % of a Kong decode)
+                    self._decode_object(value, source, data, None, nesting)
+                    return
+                values = self._container_items(value, source, data, None)
+        for value, value_source, value_raw, format_name in values:
+            self._decode_object(value, value_source, value_raw, format_name, nesting)
 
     def _ndjson_values(self, data: bytes, source: str):
         # Lines are cut one at a time: a 10 MiB record of tiny lines never becomes a list of millions.
