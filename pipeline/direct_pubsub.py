@@ -16,6 +16,13 @@ inspects and pickles every DoFn for each) is then shared by up to 1 000 small me
 bytes matters: bundles of ~20 000 events (100 messages of 200 Kong records) slowed the stalled-collector test
 past 10 minutes. Only the local DirectRunner is affected; Dataflow uses its own native source.
 
+The evaluator also sets the read's watermark to the wall clock after every pull (a Beam TODO). A message
+published before that instant but not yet handed out (the emulator's delivery lag, or a backlog the pull did
+not empty) then arrives behind the watermark, and an event-time window downstream may drop it (the archive,
+issue 8). ``use_short_pulls`` therefore also replaces that watermark with ``watermark_after_pull``: the time
+the pull started less ``DELIVERY_LAG_SECS``, and no later than the oldest message pulled while a backlog is
+left. Dataflow's own source tracks the oldest unacknowledged message instead.
+
 The evaluator also acknowledges what it pulls at once, before the pipeline processes it: a crash or a stop
 would lose every message in flight. The wrapper therefore ignores that acknowledgement and holds each message
 in the process's ``AckLedger`` (``transforms/acks.py``), which renews its lease and acknowledges it once every
@@ -24,8 +31,11 @@ event decoded from it was delivered or written as a dead letter.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
+
+from apache_beam.utils.timestamp import Timestamp
 
 from transforms.acks import process_ledger
 
@@ -38,6 +48,17 @@ BUNDLE_MAX_MESSAGES = 1000
 PULL_TIMEOUT_SECS = 1.0
 MAX_ACK_IDS_PER_CALL = 1000  # well under Pub/Sub's 512 KiB request limit
 DEFAULT_ACK_DEADLINE_SECS = 10  # Pub/Sub's own default and minimum
+DELIVERY_LAG_SECS = 2.0  # a message published this long before a pull is handed out by it (emulator: ~ms)
+
+
+def watermark_after_pull(started_secs: float, publish_times_secs: list[float], backlog_left: bool) -> Timestamp:
+    """The read's watermark after a pull that started at ``started_secs``: every message published before it
+    was handed out by this pull or an earlier one, unless the pull stopped with a backlog left, whose messages
+    were published no earlier than the oldest one pulled (Pub/Sub hands out roughly oldest first)."""
+    watermark = started_secs - DELIVERY_LAG_SECS
+    if backlog_left and publish_times_secs:
+        watermark = min(watermark, min(publish_times_secs))
+    return Timestamp.of(watermark)
 
 
 class _SubscriptionAcker:
@@ -112,21 +133,30 @@ class _ShortPullClient:
         self._client = client
         self._max_messages = PULL_FIRST_MESSAGES
         self._ackers: dict[str, _SubscriptionAcker] = {}
+        self._watermarks: dict[str, Timestamp] = {}
 
     def pull(self, subscription: str, max_messages: int, timeout: float) -> Any:
         """One bundle: pulls again while each answer comes back full, up to about ``BUNDLE_TARGET_BYTES``."""
         received: list[_Received] = []
         bundle_bytes = 0
+        started = time.time()
         while True:
             asked = self._max_messages
             answer = self._pull_once(subscription)
             received.extend(answer)
             bundle_bytes += sum(len(item.message.data) for item in answer)
             self._resize(answer)
-            if len(answer) < asked or bundle_bytes >= BUNDLE_TARGET_BYTES or len(received) >= BUNDLE_MAX_MESSAGES:
+            backlog_left = len(answer) >= asked
+            if not backlog_left or bundle_bytes >= BUNDLE_TARGET_BYTES or len(received) >= BUNDLE_MAX_MESSAGES:
                 break
+        self._watermarks[subscription] = watermark_after_pull(
+            started, [item.message.publish_time.timestamp() for item in received], backlog_left)
         self._hold(subscription, received)
         return _PullAnswer(received)
+
+    def watermark(self, subscription: str) -> Timestamp | None:
+        """The watermark after the last pull of ``subscription`` (None before the first)."""
+        return self._watermarks.get(subscription)
 
     def _pull_once(self, subscription: str) -> list[_Received]:
         from google.api_core import exceptions
@@ -181,5 +211,14 @@ def use_short_pulls() -> None:
             client.gatewaystream_short_pulls = _ShortPullClient(client)
         return client.gatewaystream_short_pulls
 
+    def finish_bundle_with_pull_watermark(self):
+        result = original_finish_bundle(self)
+        watermark = self._get_subscriber_client(self._applied_ptransform).watermark(self._sub_name)
+        if watermark is not None:
+            result.keyed_watermark_holds[None] = watermark
+        return result
+
+    original_finish_bundle = _PubSubReadEvaluator.finish_bundle
     short_pull_client.short_pulls = True
     _PubSubReadEvaluator._get_subscriber_client = classmethod(short_pull_client)
+    _PubSubReadEvaluator.finish_bundle = finish_bundle_with_pull_watermark

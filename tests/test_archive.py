@@ -14,7 +14,7 @@ from apache_beam.transforms.window import TimestampedValue
 import schemas
 from pipeline.local_services import dead_letters_in, free_port
 from tests.conftest import run_cli
-from transforms.archive import ArchiveEvents, archive_schema, to_archive_row
+from transforms.archive import ArchiveEvents, archive_schema, beyond_allowed_lateness, to_archive_row
 from transforms.event import format_epoch_ms
 from transforms.records import SourcedEvent
 
@@ -100,6 +100,10 @@ def test_streaming_windows_close_on_the_watermark_and_late_data_gets_late_files(
         .add_elements([TimestampedValue(event_at(BASE_S + 30, "a-late"), BASE_S + 100)])  # late, within lateness
         .add_elements([TimestampedValue(event_at(BASE_S + 5, "too-late"), BASE_S + 400)])  # beyond lateness
         .advance_watermark_to(BASE_S + 125)  # window [60, 120) closes
+        # 130 s old on arrival, less than window + lateness (180 s), but its window [0, 60) plus lateness
+        # ended at 180: the GroupByKey would drop it, so it goes to its hour's late file.
+        .advance_watermark_to(BASE_S + 185)
+        .add_elements([TimestampedValue(event_at(BASE_S + 55, "end-of-window"), BASE_S + 185)])
         .advance_watermark_to_infinity()
     )
     options = PipelineOptions([])
@@ -116,8 +120,18 @@ def test_streaming_windows_close_on_the_watermark_and_late_data_gets_late_files(
         "part-20261125T100000-20261125T100100-000-late1.parquet": ["a-late"],
         "part-20261125T100100-20261125T100200-000-pane0.parquet": ["b1"],
         next(name for name in files if name.startswith("part-20261125T100000-20261125T110000-000-late-")):
-            ["too-late"],
+            ["end-of-window", "too-late"],
     }
+
+
+def test_an_event_is_beyond_lateness_once_its_window_and_lateness_ended_before_it_arrived():
+    minute, lateness = 60_000, 120_000
+    window_start = BASE_S * 1000
+    assert not beyond_allowed_lateness(window_start + 59_000, window_start + 179_999, minute, lateness)
+    assert beyond_allowed_lateness(window_start + 59_000, window_start + 180_000, minute, lateness)
+    assert not beyond_allowed_lateness(window_start, window_start + 179_999, minute, lateness)
+    assert not beyond_allowed_lateness(window_start + 59_999, window_start + 59_999, minute, 0)
+    assert beyond_allowed_lateness(window_start + 59_999, window_start + 60_000, minute, 0)
 
 
 def test_archive_failure_dead_letters_without_stopping_delivery(tmp_path):

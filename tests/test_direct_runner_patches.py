@@ -1,13 +1,16 @@
 """The patches that make Beam 2.77's local DirectRunner fit our pipeline (pipeline/direct_*.py), each checked
 on the runner's own objects; the end-to-end effects are in the Kinesis and Pub/Sub integration tests."""
+import time
 from types import SimpleNamespace
 
 import apache_beam as beam
 from apache_beam.runners.direct.bundle_factory import BundleFactory
-from apache_beam.runners.direct.transform_evaluator import _ParDoEvaluator
+from apache_beam.runners.direct.transform_evaluator import _ParDoEvaluator, _PubSubReadEvaluator
 from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.direct_bundles import commit_only_nonempty_bundles
+from pipeline.direct_pubsub import DELIVERY_LAG_SECS, _ShortPullClient, use_short_pulls, watermark_after_pull
 from pipeline.direct_specs import cache_dofn_specs
 
 
@@ -47,3 +50,41 @@ def test_dofn_specs_are_inspected_once_per_class():
     assert userstate.get_dofn_specs(Stateful()) is first  # a fresh copy, as the runner makes per bundle
     assert userstate.is_stateful_dofn(Stateful()) and not userstate.is_stateful_dofn(beam.DoFn())
     assert [spec.name for spec in first[0]] == ["count"]
+
+
+def test_the_pubsub_read_watermark_stays_behind_messages_a_pull_may_not_have_handed_out_yet():
+    """Beam's evaluator sets the read's watermark to the wall clock after each pull; ours to the pull's start
+    less the delivery lag, so that a message published just before is not behind the watermark on arrival."""
+    from google.cloud.pubsub_v1.types import PullResponse
+
+    use_short_pulls()
+
+    class NothingWaiting:
+        def pull(self, subscription, max_messages, timeout):
+            return PullResponse()
+
+    client = _ShortPullClient(NothingWaiting())
+    evaluator = object.__new__(_PubSubReadEvaluator)
+    evaluator._sub_name = "projects/local/subscriptions/idle"
+    evaluator._get_subscriber_client = lambda transform: client
+    evaluator.source = SimpleNamespace(timestamp_attribute=None, with_attributes=False)
+    evaluator._applied_ptransform = SimpleNamespace(transform=object(), inputs=("subscription",))
+    evaluator._evaluation_context = SimpleNamespace(create_bundle=lambda pvalue: SimpleNamespace())
+    evaluator._execution_context = SimpleNamespace(
+        get_step_context=lambda: SimpleNamespace(partial_keyed_state={}))
+    before = time.time()
+    result = evaluator.finish_bundle()
+    after = time.time()
+    assert result.uncommitted_output_bundles == []
+    hold = result.keyed_watermark_holds[None]
+    assert Timestamp.of(before - DELIVERY_LAG_SECS) <= hold <= Timestamp.of(after - DELIVERY_LAG_SECS)
+
+
+def test_a_pull_that_leaves_a_backlog_holds_the_watermark_at_the_oldest_message_it_pulled():
+    started = 1_795_600_800.0
+    assert watermark_after_pull(started, [], backlog_left=False) == Timestamp.of(started - DELIVERY_LAG_SECS)
+    assert watermark_after_pull(started, [started - 1, started - 600, started - 300], backlog_left=False) == \
+        Timestamp.of(started - DELIVERY_LAG_SECS)
+    assert watermark_after_pull(started, [started - 1, started - 600, started - 300], backlog_left=True) == \
+        Timestamp.of(started - 600)
+    assert watermark_after_pull(started, [started - 1], backlog_left=True) == Timestamp.of(started - DELIVERY_LAG_SECS)

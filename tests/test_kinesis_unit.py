@@ -19,6 +19,7 @@ from transforms.kinesis import (
     parse_stream,
     pinned,
     read_checkpoints,
+    reader_watermark,
     starting_readers,
     write_checkpoint,
 )
@@ -203,3 +204,14 @@ def test_a_delivered_position_waits_for_every_record_read_up_to_it():
     assert positions.ready() == at[0]
     ledger.finish([f"{shard}#seq=4&sub=1#index=0"])
     assert positions.ready() == at[1] and len(ledger) == 0
+
+
+def test_a_readers_watermark_is_its_most_behind_shard_and_waits_for_every_shard():
+    from apache_beam.utils.timestamp import Timestamp
+
+    caught_up, behind = Timestamp.of(1_795_600_800), Timestamp.of(1_795_597_200)
+    positions = {"shardId-000": caught_up, "shardId-001": behind}
+    assert reader_watermark(positions, ["shardId-000", "shardId-001"]) == behind
+    assert reader_watermark(positions, ["shardId-000"]) == caught_up
+    assert reader_watermark(positions, ["shardId-000", "shardId-002"]) is None  # a child not read yet
+    assert reader_watermark(positions, []) is None

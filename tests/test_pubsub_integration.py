@@ -95,16 +95,17 @@ def test_streaming_archive_from_pubsub_windows_fresh_events_and_keeps_old_ones(p
     suffix = uuid.uuid4().hex[:8]
     topic, subscription = create_topic_and_subscription(pubsub_emulator, f"arch-{suffix}", f"gs-arch-{suffix}")
     lake = tmp_path / "lake"
+    window_secs = 4
     pipeline = start_pipeline(
         ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector.url}",
          f"--dead_letter={tmp_path / 'dl'}", "--max_batch_delay_secs=1", f"--archive={lake}",
-         "--archive_window_secs=2", "--allowed_lateness_secs=0"],
+         f"--archive_window_secs={window_secs}", "--allowed_lateness_secs=0"],
         tmp_path,
         {"PUBSUB_EMULATOR_HOST": pubsub_emulator, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID},
     )
 
-    def fresh(tag: str) -> bytes:
-        now = format_epoch_ms(int(clock.time() * 1000))
+    def fresh(tag: str, at_ms: int | None = None) -> bytes:
+        now = format_epoch_ms(int(clock.time() * 1000) if at_ms is None else at_ms)
         return orjson.dumps({"transaction_id": f"fresh-{tag}-{suffix}",
                              "request": {"time": now, "uri": "https://api.acme.io/x", "verb": "GET", "headers": {}},
                              "response": {"time": now, "status": 200, "headers": {}}})
@@ -117,9 +118,15 @@ def test_streaming_archive_from_pubsub_windows_fresh_events_and_keeps_old_ones(p
         return rows
 
     old = [orjson.dumps(KONG_05), orjson.dumps(KONG_39)]
-    expected = {transaction_id_for(old[0], 0), "8bd6c7b1f0e94f1c9c9d1b6f2a3e4d5c", f"fresh-1-{suffix}"}
+    expected = {transaction_id_for(old[0], 0), "8bd6c7b1f0e94f1c9c9d1b6f2a3e4d5c", f"fresh-1-{suffix}",
+                f"fresh-edge-{suffix}"}
     try:
-        publish(pubsub_emulator, topic, [*old, fresh("1")])
+        # The first fresh event is made at the start of a window: it reaches Pub/Sub seconds before that window
+        # ends, so it is on time however slow the publish. The edge event is from the last millisecond of the
+        # window before, which had ended when it was published: a watermark may already have passed it.
+        clock.sleep(window_secs - clock.time() % window_secs)
+        window_start_ms = int(clock.time() // window_secs * window_secs * 1000)
+        publish(pubsub_emulator, topic, [*old, fresh("1"), fresh("edge", window_start_ms - 1)])
         for round_number in range(2, 60):  # later traffic moves the watermark past the first window
             if expected <= archived().keys() or not pipeline.running():
                 break
@@ -131,6 +138,7 @@ def test_streaming_archive_from_pubsub_windows_fresh_events_and_keeps_old_ones(p
         pipeline.stop()
     assert f"fresh-1-{suffix}" in rows and "/part-" in rows[f"fresh-1-{suffix}"]
     assert "-late-" not in rows[f"fresh-1-{suffix}"]
+    assert "-late-" in rows[f"fresh-edge-{suffix}"]
     old_ids = [transaction_id_for(old[0], 0), "8bd6c7b1f0e94f1c9c9d1b6f2a3e4d5c"]
     assert all(identifier in rows and "/dt=2026-11-25/hour=09/" in rows[identifier]
                and "-late-" in rows[identifier] for identifier in old_ids), rows

@@ -13,10 +13,14 @@ hold across gateways; every JSON engine reads them (``json_extract``, ``JSON_VAL
 request time as a UTC timestamp) is added for range filters.
 
 Windows close on the watermark. Late events within ``allowed_lateness_secs`` are written as extra ``late``
-panes of their window; an event that arrives even later than that (its arrival timestamp minus its event
-time exceeds the window plus the allowed lateness, so Beam would drop it) is routed around the windows and
-written to a ``late`` file of its own hour, so that nothing is dropped silently. A failed write dead-letters
-each of its events with stage ``archive``; delivery does not depend on the archive.
+panes of their window. Beam's GroupByKey drops, without a count, an event whose window ended more than the
+allowed lateness before the watermark. Our sources' watermarks never pass an unread record's arrival time
+(see ``pipeline/direct_pubsub.py`` and ``transforms/kinesis.py``), so an event whose window plus lateness ended
+by its own arrival time could be dropped: such an event is routed around the windows and written to a ``late``
+file of its own hour (``beyond_allowed_lateness``), so that nothing is dropped silently. The test is on the
+window's end, not on the event's age: an event from a window's last second that arrives two seconds later is
+already behind a watermark that passed the window. A failed write dead-letters each of its events with stage
+``archive``; delivery does not depend on the archive.
 """
 from __future__ import annotations
 
@@ -118,18 +122,30 @@ def write_file(path: str, data: bytes) -> None:
     FileSystems.rename([temporary], [path])
 
 
+def beyond_allowed_lateness(event_ms: int, arrival_ms: int, window_ms: int, lateness_ms: int) -> bool:
+    """Whether the event's fixed window, plus the allowed lateness, had ended by the time the event arrived.
+
+    The watermark may stand at the arrival time when the event reaches the windows' GroupByKey, which then
+    drops the event if ``window end + lateness`` is not after the watermark.
+    """
+    window_end_ms = event_ms - event_ms % window_ms + window_ms
+    return window_end_ms + lateness_ms <= arrival_ms
+
+
 class _TimestampByEventTime(beam.DoFn):
     """Gives each event its request time as its timestamp; routes events too late for any window around."""
 
     TOO_LATE = "too_late"
 
     def __init__(self, window_secs: int, allowed_lateness_secs: int):
-        self._limit_ms = (window_secs + allowed_lateness_secs) * 1000
+        self._window_ms = window_secs * 1000
+        self._lateness_ms = allowed_lateness_secs * 1000
 
     def process(self, item: SourcedEvent, arrival=beam.DoFn.TimestampParam):
         event_ms = parse_iso_ms(item.event["request"]["time"])
-        arrival_ms = arrival.micros // 1000 if arrival > window.MIN_TIMESTAMP else None
-        if arrival_ms is not None and arrival_ms - event_ms > self._limit_ms:
+        # A bounded read (files) gives no arrival time, and its watermark passes no window before the end.
+        if arrival > window.MIN_TIMESTAMP and beyond_allowed_lateness(
+                event_ms, arrival.micros // 1000, self._window_ms, self._lateness_ms):
             yield beam.pvalue.TaggedOutput(self.TOO_LATE, item)
             return
         yield window.TimestampedValue(item, Timestamp(micros=event_ms * 1000))

@@ -22,7 +22,10 @@ The graph: ``Impulse → DiscoverShards → Reshuffle → ReadShards (splittable
   delivered or dead-lettered (``_DeliveredPositions``), so a killed local run loses nothing it had buffered.
 - **Throttling.** ``ProvisionedThroughputExceededException`` (and other transient errors) back a shard off
   exponentially with full jitter, up to 10 s; the read goes on with the other shards.
-- **Watermark** from ``ApproximateArrivalTimestamp`` (a caught-up shard counts as "now"). Beam 2.77's
+- **Watermark**: the oldest of the reader's shards' positions, each the ``ApproximateArrivalTimestamp`` of
+  its last record read, or "now" less ``DELIVERY_LAG_SECS`` when it is caught up (a record is readable shortly
+  after it arrives). The oldest, because a record of a lagging shard that arrives behind the watermark can be
+  dropped by an event-time window downstream (the archive, issue 8); a shard not yet read holds it. Beam 2.77's
   DirectRunner holds an SDF's output watermark at -∞ until it finishes, so locally event-time windows
   downstream close only when the pipeline ends.
 - **KPL-aggregated records** are split into their user records (``transforms.kpl``).
@@ -72,6 +75,7 @@ MAX_RECORDS_PER_CALL = 5_000
 IDLE_WAIT_SECS = 0.02
 CHECKPOINT_WRITE_SECS = 1.0
 _MAX_CACHED_ITERATORS = 1000
+DELIVERY_LAG_SECS = 2.0  # a record is readable this long after its ApproximateArrivalTimestamp (~1 s on AWS)
 _TRANSIENT_ERRORS = ("ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException",
                      "KMSThrottlingException", "InternalFailure", "ServiceUnavailable", "InternalServerError")
 
@@ -364,6 +368,13 @@ def _timestamp(moment: datetime) -> Timestamp:
     return Timestamp(micros=round(moment.timestamp() * 1_000_000))
 
 
+def reader_watermark(positions: dict[str, Timestamp], shard_ids: list[str]) -> Timestamp | None:
+    """The oldest position among a reader's shards, or None while one of them has none yet."""
+    if not shard_ids or any(shard_id not in positions for shard_id in shard_ids):
+        return None
+    return min(positions[shard_id] for shard_id in shard_ids)
+
+
 def _error_code(exc: Exception) -> str | None:
     response = getattr(exc, "response", None)
     return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
@@ -395,6 +406,7 @@ class ReadShardsFn(beam.DoFn):
         self._last_checkpoint_write: dict[str, float] = {}
         self._delivered: dict[str, _DeliveredPositions] = {}  # per reader, with checkpoint_delivered
         self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a split took the cursor away
+        self._positions: dict[str, Timestamp] = {}  # shard → arrival time up to which it was read
 
     def process(self, reader: ReaderSpec,
                 tracker=beam.DoFn.RestrictionParam(_KinesisRestrictionProvider()),
@@ -431,13 +443,21 @@ class ReadShardsFn(beam.DoFn):
                     return emitted
                 cursors = claimed
                 emitted.extend(records)
-                if arrival is not None and arrival > (watermark.current_watermark() or Timestamp(0)):
-                    watermark.set_watermark(arrival)
+                if arrival is not None:
+                    if len(self._positions) > _MAX_CACHED_ITERATORS:  # shards long gone (splits, other readers)
+                        self._positions.clear()
+                    self._positions[cursor.shard_id] = arrival
+            self._advance_watermark(watermark, cursors)
         self._save(reader, cursors, emitted, force=not cursors)
         if cursors:
             tracker.defer_remainder(Duration(seconds=self._pacing.wait_secs([c.shard_id for c in cursors],
                                                                             time.monotonic())))
         return emitted
+
+    def _advance_watermark(self, watermark: ManualWatermarkEstimator, cursors: list[ShardCursor]) -> None:
+        candidate = reader_watermark(self._positions, [cursor.shard_id for cursor in cursors])
+        if candidate is not None and candidate > (watermark.current_watermark() or Timestamp(0)):
+            watermark.set_watermark(candidate)
 
     def _get_records(self, cursor: ShardCursor):
         """(records as timestamped RawRecords, the cursors that replace ``cursor``, watermark candidate), or
@@ -492,7 +512,7 @@ class ReadShardsFn(beam.DoFn):
             self._iterators[moved] = next_iterator
             successors = [moved]
         caught_up = not records or int(response.get("MillisBehindLatest", 1)) == 0
-        arrival = (Timestamp.now() if caught_up
+        arrival = (Timestamp.of(time.time() - DELIVERY_LAG_SECS) if caught_up
                    else _timestamp(records[-1]["ApproximateArrivalTimestamp"]))
         return out, successors, arrival
 
