@@ -139,3 +139,19 @@ def test_an_event_larger_than_batch_max_bytes_is_a_dead_letter(tmp_path):
     assert {(letter["reason"], letter["detail"].endswith("(limit 98)")) for letter in letters} == {
         ("event_too_large", True)}
     assert len(letters) == 3
+
+
+def test_the_decode_step_sets_the_garbage_collector_for_throughput_once_per_process():
+    import gc
+
+    from transforms.decode import _DecodeFn
+    from transforms.worker_gc import GEN0_THRESHOLD
+
+    gc.set_threshold(700, 10, 10)  # CPython's default, as a fresh worker has it
+    _DecodeFn(DecodeSettings()).setup()
+    assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    _DecodeFn(DecodeSettings()).setup()  # another instance of the step in the same worker
+    assert gc.get_freeze_count() == frozen
+    assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)

@@ -20,6 +20,7 @@ from transforms.errors import DecodeError
 from transforms.event import transaction_id_for
 from transforms.formats import wso2
 from transforms.records import RawRecord, SourcedEvent
+from transforms.worker_gc import tune_for_event_throughput
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_CHUNK = 64 * 1024
@@ -280,6 +281,7 @@ class _DecodeFn(beam.DoFn):
 
     def setup(self):
         self._ledger = process_ledger()
+        tune_for_event_throughput()  # the first step of every worker that handles events
 
     def process(self, record: RawRecord):
         self._records.inc()
