@@ -50,15 +50,13 @@ class IdentitySettings:
 
 def header_value(event: dict[str, Any], name: str, lowered: LoweredNames | None = None) -> str | None:
     """A header's value, case-insensitively, from the request and then the response (SPEC §4)."""
-    wanted = name.lower()
-    lowered = LoweredNames() if lowered is None else lowered
     for side in ("request", "response"):
         headers = (event.get(side) or {}).get("headers") or {}
         if name in headers and headers[name]:
             return headers[name]
-        for key, value in headers.items():
-            if value and lowered[key] == wanted:
-                return value
+        value = _any_case_value(headers, name, lowered)
+        if value:
+            return value
     return None
 
 
@@ -67,6 +65,11 @@ def request_header(event: dict[str, Any], name: str, lowered: LoweredNames | Non
     headers = event["request"].get("headers") or {}
     if name in headers:
         return headers[name] or None
+    return _any_case_value(headers, name, lowered)
+
+
+def _any_case_value(headers: dict[str, str], name: str, lowered: LoweredNames | None) -> str | None:
+    """The first non-empty value of a header whose name is ``name`` in any case."""
     wanted = name.lower()
     lowered = LoweredNames() if lowered is None else lowered
     for key, value in headers.items():

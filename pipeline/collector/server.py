@@ -52,32 +52,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         if self.path.rstrip("/") != "/v1/events/batch":
-            self._handle_post()
+            self._handle_other_post()
             return
         self.server.batch_started()
         try:
-            self._handle_post()
+            self._handle_batch()
         finally:
             self.server.batch_ended()
 
-    def _handle_post(self) -> None:
-        if self.path.rstrip("/") == "/v1/events/batch":
-            fault = self.server.faults.next_fault()
-            if fault is not None and fault.kind == "close":  # mid-request: the body is never read
-                self.server.count_request("closed")
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-        else:
-            fault = None
+    def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _handle_other_post(self) -> None:
+        body = self._read_body()
         if self.path.startswith("/admin/faults"):
             self._configure_faults(body)
-            return
-        if self.path.rstrip("/") != "/v1/events/batch":
+        else:
             self._reply(404, {"error": "not found"})
+
+    def _handle_batch(self) -> None:
+        fault = self.server.faults.next_fault()
+        if fault is not None and fault.kind == "close":  # mid-request: the body is never read
+            self.server.count_request("closed")
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
             return
+        body = self._read_body()
         if fault is not None and fault.kind == "status":
             self.server.count_request(fault.status)
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
