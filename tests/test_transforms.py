@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.test_decode import KONG_05, KONG_39
-from transforms.batching import BatchEvents
+from transforms.batching import BatchEvents, shard_key
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
 from transforms.decode import DecodeRecords, DecodeSettings
 from transforms.records import RawRecord, SourcedEvent
@@ -50,6 +50,44 @@ def test_batches_close_at_batch_size(tmp_path):
     batches = [json.loads(Path(path).read_text()) for path in glob.glob(str(tmp_path / "batch-*.json"))]
     assert sorted(len(batch) for batch in batches) == [1, 3, 3]
     assert sorted(e["transaction_id"] for batch in batches for e in batch) == [f"id-{n:03d}" for n in range(7)]
+
+
+def test_bounded_input_is_batched_within_bundles_and_flushed_at_their_end(tmp_path):
+    with BeamTestPipeline() as p:
+        batched = p | beam.Create(decoded_events(7)) | BatchEvents("dest", batch_size=3, max_batch_delay_secs=60,
+                                                                   shards=2, bounded=True)
+        _ = batched["batches"] | WriteBatchFiles(str(tmp_path))
+    batches = [json.loads(Path(path).read_text()) for path in glob.glob(str(tmp_path / "batch-*.json"))]
+    assert all(1 <= len(batch) <= 3 for batch in batches)
+    assert sorted(e["transaction_id"] for batch in batches for e in batch) == [f"id-{n:03d}" for n in range(7)]
+    shard_of = {e["transaction_id"]: shard_key("dest", e["transaction_id"], 2) for batch in batches for e in batch}
+    assert all(len({shard_of[e["transaction_id"]] for e in batch}) == 1 for batch in batches)
+    # One bundle here (Create): per shard, at most one batch is not full.
+    short_batches_per_shard = {}
+    for batch in batches:
+        shard = shard_of[batch[0]["transaction_id"]]
+        short_batches_per_shard[shard] = short_batches_per_shard.get(shard, 0) + (len(batch) < 3)
+    assert set(short_batches_per_shard.values()) <= {0, 1}
+
+
+def test_a_bounded_replay_delivers_while_it_still_reads(tmp_path):
+    """No shuffle between decoding and delivery on a bounded input: the first batch is written before the
+    last record is read (with a GroupByKey, the runner read everything first)."""
+    stamps = tmp_path / "read-stamps"
+
+    def stamp_batches_written_so_far(event):
+        with open(stamps, "a") as handle:
+            handle.write(f"{len(glob.glob(str(tmp_path / 'out' / 'batch-*.json')))}\n")
+        return event
+
+    with BeamTestPipeline() as p:
+        batched = (p | beam.Create(decoded_events(9)) | beam.Map(stamp_batches_written_so_far)
+                   | BatchEvents("dest", batch_size=3, max_batch_delay_secs=60, shards=1, bounded=True))
+        _ = batched["batches"] | WriteBatchFiles(str(tmp_path / "out"))
+    batches_written_before_each_read = [int(line) for line in stamps.read_text().split()]
+    assert len(batches_written_before_each_read) == 9
+    assert batches_written_before_each_read[-1] >= 1
+    assert len(glob.glob(str(tmp_path / "out" / "batch-*.json"))) == 3
 
 
 def test_oversize_event_is_a_batch_stage_dead_letter(tmp_path):

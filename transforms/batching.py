@@ -3,7 +3,7 @@
 Beam's GroupIntoBatches closes a batch at ``batch_size`` events or ``max_batch_delay_secs`` after the
 batch's first event (its processing-time timer is armed on the first element), and keeps the buffer
 in the runner's state, so memory does not grow in-process while the sink is slow. A bounded input (file
-replay) is grouped with a GroupByKey cut into runs instead (``transforms/grouping.py`` says why).
+replay) is batched within each bundle instead, with no shuffle (``transforms/grouping.py`` says why).
 
 Python's GroupIntoBatches has no byte bound (Java's has ``ofByteSize``), so ``batch_max_bytes`` is applied
 right after it: each batch is cut, in order, into the fewest runs whose JSON array (``[a,b,…]``) stays within
