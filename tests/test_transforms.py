@@ -193,3 +193,17 @@ def test_the_decode_step_sets_the_garbage_collector_for_throughput_once_per_proc
     _DecodeFn(DecodeSettings()).setup()  # another instance of the step in the same worker
     assert gc.get_freeze_count() == frozen
     assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)
+
+
+def test_batching_buffers_serialized_events_with_their_own_coder_not_pickle():
+    from apache_beam.coders import StrUtf8Coder, TupleCoder
+    from apache_beam.transforms.userstate import BagStateSpec
+
+    from transforms.records import SerializedEventCoder
+
+    pipeline = beam.Pipeline()
+    batched = pipeline | beam.Create(decoded_events(1)) | BatchEvents("dest", 3, 60, 1)
+    grouping = batched["batches"].producer.inputs[0].producer.transform
+    bag_specs = [default.state_spec for default in grouping.fn.process.__defaults__
+                 if isinstance(getattr(default, "state_spec", None), BagStateSpec)]
+    assert [spec.coder for spec in bag_specs] == [TupleCoder((StrUtf8Coder(), SerializedEventCoder()))]
