@@ -70,6 +70,18 @@ def test_bounded_input_is_batched_within_bundles_and_flushed_at_their_end(tmp_pa
     assert set(short_batches_per_shard.values()) <= {0, 1}
 
 
+def test_bounded_batches_never_mix_windows():
+    from apache_beam.transforms.window import FixedWindows, TimestampedValue
+
+    from transforms.grouping import BatchByKey
+
+    values = [TimestampedValue(("k", n), n * 10) for n in range(12)]  # windows of 60 s: 6 values each
+    with BeamTestPipeline() as p:
+        batches = (p | beam.Create(values) | beam.WindowInto(FixedWindows(60))
+                   | BatchByKey(4, 60, bounded=True) | beam.Map(lambda kv: sorted(kv[1])))
+        assert_that(batches, equal_to([[0, 1, 2, 3], [4, 5], [6, 7, 8, 9], [10, 11]]))
+
+
 def test_a_bounded_replay_delivers_while_it_still_reads(tmp_path):
     """No shuffle between decoding and delivery on a bounded input: the first batch is written before the
     last record is read (with a GroupByKey, the runner read everything first)."""

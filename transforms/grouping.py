@@ -9,6 +9,7 @@ from apache_beam import coders
 from apache_beam.transforms.combiners import CountCombineFn
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, CombiningValueStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
 
@@ -34,6 +35,8 @@ class BatchByKey(beam.PTransform):
     def expand(self, keyed):
         if not self._bounded:
             return keyed | _GroupIntoBatchesWithElementCoder(self._batch_size, self._max_delay_secs, clock=self._clock)
+        if keyed.windowing.is_default():
+            return keyed | beam.ParDo(_BatchWithinBundleInGlobalWindowFn(self._batch_size))
         return keyed | beam.ParDo(_BatchWithinBundleFn(self._batch_size))
 
 
@@ -59,6 +62,24 @@ class _BatchWithinBundleFn(beam.DoFn):
         buffers, self._buffers = self._buffers, {}
         for (key, window), buffer in buffers.items():
             yield WindowedValue((key, buffer), window.max_timestamp(), (window,))
+
+
+class _BatchWithinBundleInGlobalWindowFn(_BatchWithinBundleFn):
+    """The same for the global window (a file replay), like Beam's BatchElements: without a window parameter
+    Beam calls ``process`` directly rather than once per window, whose argument handling was ~7 % of a replay."""
+
+    def process(self, element):
+        key, value = element
+        buffer = self._buffers.setdefault(key, [])
+        buffer.append(value)
+        if len(buffer) >= self._batch_size:
+            del self._buffers[key]
+            yield key, buffer
+
+    def finish_bundle(self):
+        buffers, self._buffers = self._buffers, {}
+        for key, buffer in buffers.items():
+            yield GlobalWindows.windowed_value_at_end_of_window((key, buffer))
 
 
 class _GroupIntoBatchesWithElementCoder(beam.GroupIntoBatches):
