@@ -159,6 +159,21 @@ def test_sourced_event_survives_pickling():
     assert pickle.loads(pickle.dumps(item)) == item
 
 
+def test_sourced_events_are_encoded_as_json_not_pickled_and_come_back_equal():
+    from apache_beam import coders
+
+    from transforms.records import SourcedEventCoder
+
+    item = decoded_events(1)[0]
+    coder = coders.registry.get_coder(beam.typehints.KV[str, SourcedEvent])
+    assert coder == coders.TupleCoder((coders.StrUtf8Coder(), SourcedEventCoder()))
+    encoded = SourcedEventCoder().encode(item)
+    assert orjson.dumps(item.event) in encoded and b"SourcedEvent" not in encoded
+    assert SourcedEventCoder().decode(encoded) == item
+    huge = SourcedEvent("s#1", {**item.event, "metadata": {"count": 2**70}})
+    assert SourcedEventCoder().decode(SourcedEventCoder().encode(huge)) == huge
+
+
 def test_batches_close_on_serialized_bytes_with_exact_boundaries(tmp_path):
     from transforms.batching import split_by_bytes
     from transforms.records import SerializedEvent
