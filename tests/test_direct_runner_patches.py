@@ -12,6 +12,7 @@ from apache_beam.utils.timestamp import Timestamp
 from pipeline.direct_bundles import commit_only_nonempty_bundles
 from pipeline.direct_pubsub import DELIVERY_LAG_SECS, _ShortPullClient, use_short_pulls, watermark_after_pull
 from pipeline.direct_specs import cache_dofn_specs
+from transforms.acks import process_ledger
 
 
 def test_a_bundle_commits_only_its_outputs_that_hold_elements():
@@ -88,3 +89,44 @@ def test_a_pull_that_leaves_a_backlog_holds_the_watermark_at_the_oldest_message_
     assert watermark_after_pull(started, [started - 1, started - 600, started - 300], backlog_left=True) == \
         Timestamp.of(started - 600)
     assert watermark_after_pull(started, [started - 1], backlog_left=True) == Timestamp.of(started - DELIVERY_LAG_SECS)
+
+
+def test_the_pubsub_read_pulls_one_bundle_ahead_and_no_more():
+    """While the runner processes a bundle, the next one is pulled (and held in the ledger); the one after that
+    waits until the runner takes it, so a stalled pipeline leaves its backlog in Pub/Sub."""
+    from google.cloud.pubsub_v1.types import PullResponse, ReceivedMessage
+
+    class Backlog:
+        def __init__(self):
+            self.pulls = 0
+
+        def pull(self, subscription, max_messages, timeout):
+            self.pulls += 1
+            first = self.pulls * 10
+            return PullResponse(received_messages=[
+                ReceivedMessage(ack_id=f"ack-{n}", message={"data": b"{}", "message_id": f"prefetch-{n}"})
+                for n in range(first, first + 3)  # fewer than asked: one pull per bundle
+            ])
+
+        def get_subscription(self, subscription):
+            return SimpleNamespace(ack_deadline_seconds=60)
+
+        def modify_ack_deadline(self, **_):
+            pass
+
+        def acknowledge(self, **_):
+            pass
+
+    backlog = Backlog()
+    client = _ShortPullClient(backlog)
+    held_before = len(process_ledger())
+    first = client.pull("projects/local/subscriptions/ahead", 10, 30)
+    assert [item.message.message_id for item in first.received_messages] == ["prefetch-10", "prefetch-11",
+                                                                             "prefetch-12"]
+    time.sleep(0.5)
+    assert backlog.pulls == 2  # the second bundle, pulled ahead; not a third
+    second = client.pull("projects/local/subscriptions/ahead", 10, 30)
+    assert [item.message.message_id for item in second.received_messages][0] == "prefetch-20"
+    time.sleep(0.5)
+    assert backlog.pulls == 3
+    assert len(process_ledger()) - held_before == 9  # three bundles, each held as it was pulled
