@@ -36,50 +36,55 @@ class BatchByKey(beam.PTransform):
         if not self._bounded:
             return keyed | _GroupIntoBatchesWithElementCoder(self._batch_size, self._max_delay_secs, clock=self._clock)
         if keyed.windowing.is_default():
-            return keyed | beam.ParDo(_BatchWithinBundleInGlobalWindowFn(self._batch_size))
-        return keyed | beam.ParDo(_BatchWithinBundleFn(self._batch_size))
+            return keyed | beam.ParDo(_BatchWithinBundleFn(self._batch_size))
+        return keyed | beam.ParDo(_BatchWithinBundlePerWindowFn(self._batch_size))
 
 
 class _BatchWithinBundleFn(beam.DoFn):
     """Full batches as they fill; each partial batch at the end of its bundle. Holds at most ``batch_size`` - 1
-    values per key and window."""
+    values per key. For the global window (a file replay), like Beam's BatchElements: without a window parameter
+    Beam calls ``process`` directly rather than once per window, whose argument handling was ~7 % of a replay."""
 
     def __init__(self, batch_size: int):
         self._batch_size = batch_size
 
     def start_bundle(self):
-        self._buffers: dict[tuple, list] = {}
-
-    def process(self, element, window=beam.DoFn.WindowParam):
-        key, value = element
-        buffer = self._buffers.setdefault((key, window), [])
-        buffer.append(value)
-        if len(buffer) >= self._batch_size:
-            del self._buffers[(key, window)]
-            yield key, buffer
-
-    def finish_bundle(self):
-        buffers, self._buffers = self._buffers, {}
-        for (key, window), buffer in buffers.items():
-            yield WindowedValue((key, buffer), window.max_timestamp(), (window,))
-
-
-class _BatchWithinBundleInGlobalWindowFn(_BatchWithinBundleFn):
-    """The same for the global window (a file replay), like Beam's BatchElements: without a window parameter
-    Beam calls ``process`` directly rather than once per window, whose argument handling was ~7 % of a replay."""
+        self._buffers: dict = {}  # key (or key and window) → values
 
     def process(self, element):
         key, value = element
-        buffer = self._buffers.setdefault(key, [])
-        buffer.append(value)
-        if len(buffer) >= self._batch_size:
-            del self._buffers[key]
-            yield key, buffer
+        batch = self._add(key, key, value)
+        if batch is not None:
+            yield batch
 
     def finish_bundle(self):
         buffers, self._buffers = self._buffers, {}
         for key, buffer in buffers.items():
             yield GlobalWindows.windowed_value_at_end_of_window((key, buffer))
+
+    def _add(self, slot, key, value) -> tuple | None:
+        """The full batch ``value`` completes in its slot, else None."""
+        buffer = self._buffers.setdefault(slot, [])
+        buffer.append(value)
+        if len(buffer) < self._batch_size:
+            return None
+        del self._buffers[slot]
+        return key, buffer
+
+
+class _BatchWithinBundlePerWindowFn(_BatchWithinBundleFn):
+    """The same per key and window, for bounded input in other windows."""
+
+    def process(self, element, window=beam.DoFn.WindowParam):
+        key, value = element
+        batch = self._add((key, window), key, value)
+        if batch is not None:
+            yield batch
+
+    def finish_bundle(self):
+        buffers, self._buffers = self._buffers, {}
+        for (key, window), buffer in buffers.items():
+            yield WindowedValue((key, buffer), window.max_timestamp(), (window,))
 
 
 class _GroupIntoBatchesWithElementCoder(beam.GroupIntoBatches):
