@@ -12,6 +12,7 @@ from apache_beam.utils.timestamp import Timestamp
 from pipeline.direct_bundles import commit_only_nonempty_bundles
 from pipeline.direct_pubsub import DELIVERY_LAG_SECS, _ShortPullClient, use_short_pulls, watermark_after_pull
 from pipeline.direct_specs import cache_dofn_specs
+from pipeline.local_services import wait_for
 from transforms.acks import process_ledger
 
 
@@ -123,10 +124,12 @@ def test_the_pubsub_read_pulls_one_bundle_ahead_and_no_more():
     first = client.pull("projects/local/subscriptions/ahead", 10, 30)
     assert [item.message.message_id for item in first.received_messages] == ["prefetch-10", "prefetch-11",
                                                                              "prefetch-12"]
-    time.sleep(0.5)
-    assert backlog.pulls == 2  # the second bundle, pulled ahead; not a third
+    wait_for(lambda: len(process_ledger()) - held_before == 6, 10, "the second bundle, pulled ahead and held",
+             interval=0.01)
+    time.sleep(0.2)  # time enough for a third pull, which must not happen while the second bundle waits
+    assert backlog.pulls == 2
     second = client.pull("projects/local/subscriptions/ahead", 10, 30)
     assert [item.message.message_id for item in second.received_messages][0] == "prefetch-20"
-    time.sleep(0.5)
+    wait_for(lambda: len(process_ledger()) - held_before == 9, 10, "the third bundle, pulled ahead and held",
+             interval=0.01)
     assert backlog.pulls == 3
-    assert len(process_ledger()) - held_before == 9  # three bundles, each held as it was pulled

@@ -43,6 +43,7 @@ from apache_beam.utils.windowed_value import PaneInfoTiming
 import schemas
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.event import parse_iso_ms, serialize, to_avro_record
+from transforms.grouping import GroupIntoBatchesWithElementCoder
 from transforms.records import SourcedEvent
 
 _log = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class ArchiveEvents(beam.PTransform):
         too_late = (
             timed[_TimestampByEventTime.TOO_LATE]
             | "KeyTooLate" >> beam.Map(self._shard_of).with_output_types(beam.typehints.KV[str, SourcedEvent])
-            | "BatchTooLate" >> beam.GroupIntoBatches(10_000, LATE_FIRING_DELAY_SECS)
+            | "BatchTooLate" >> GroupIntoBatchesWithElementCoder(10_000, LATE_FIRING_DELAY_SECS)
         )
         # Windowed panes and too-late batches are written by separate steps (Flatten needs one windowing),
         # and their outputs go back to the global window to join the pipeline's other dead letters.

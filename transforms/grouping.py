@@ -34,7 +34,7 @@ class BatchByKey(beam.PTransform):
 
     def expand(self, keyed):
         if not self._bounded:
-            return keyed | _GroupIntoBatchesWithElementCoder(self._batch_size, self._max_delay_secs, clock=self._clock)
+            return keyed | GroupIntoBatchesWithElementCoder(self._batch_size, self._max_delay_secs, clock=self._clock)
         if keyed.windowing.is_default():
             return keyed | beam.ParDo(_BatchWithinBundleFn(self._batch_size))
         return keyed | beam.ParDo(_BatchWithinBundlePerWindowFn(self._batch_size))
@@ -87,7 +87,7 @@ class _BatchWithinBundlePerWindowFn(_BatchWithinBundleFn):
             yield WindowedValue((key, buffer), window.max_timestamp(), (window,))
 
 
-class _GroupIntoBatchesWithElementCoder(beam.GroupIntoBatches):
+class GroupIntoBatchesWithElementCoder(beam.GroupIntoBatches):
     """GroupIntoBatches whose buffer state uses the coder of the elements' type.
 
     Beam 2.77's ``GroupIntoBatches.expand`` asks the coder registry for the coder of the PCollection object

@@ -7,6 +7,9 @@ from typing import Any, NamedTuple
 import orjson
 from apache_beam import coders
 
+# Both coders below write a source as text and a payload as bytes.
+_SOURCE_AND_BYTES = coders.TupleCoder((coders.StrUtf8Coder(), coders.BytesCoder()))
+
 
 class RawRecord(NamedTuple):
     """One input record as read: a Pub/Sub message, a line of a newline-delimited file, or a whole file."""
@@ -34,13 +37,11 @@ class SerializedEventCoder(coders.Coder):
     """Serialized events cross every grouping step (batching's GroupByKey and state). Without this coder
     Beam pickles each one (its fallback for a NamedTuple): ~10 % of a file replay's time went to pickle."""
 
-    _FIELDS = coders.TupleCoder((coders.StrUtf8Coder(), coders.BytesCoder()))
-
     def encode(self, value: SerializedEvent) -> bytes:
-        return self._FIELDS.encode(value)
+        return _SOURCE_AND_BYTES.encode(value)
 
     def decode(self, encoded: bytes) -> SerializedEvent:
-        return SerializedEvent(*self._FIELDS.decode(encoded))
+        return SerializedEvent(*_SOURCE_AND_BYTES.decode(encoded))
 
     def is_deterministic(self) -> bool:
         return True
@@ -59,7 +60,6 @@ class SourcedEventCoder(coders.Coder):
     encodes and decodes an event about twice as fast as pickle. An event orjson refuses (an integer beyond 64
     bits) is pickled instead, marked by a first byte that JSON text never starts with."""
 
-    _FIELDS = coders.TupleCoder((coders.StrUtf8Coder(), coders.BytesCoder()))
     _PICKLED = b"\x00"
 
     def encode(self, value: SourcedEvent) -> bytes:
@@ -67,10 +67,10 @@ class SourcedEventCoder(coders.Coder):
             data = orjson.dumps(value.event)
         except TypeError:
             data = self._PICKLED + pickle.dumps(value.event, protocol=pickle.HIGHEST_PROTOCOL)
-        return self._FIELDS.encode((value.source, data))
+        return _SOURCE_AND_BYTES.encode((value.source, data))
 
     def decode(self, encoded: bytes) -> SourcedEvent:
-        source, data = self._FIELDS.decode(encoded)
+        source, data = _SOURCE_AND_BYTES.decode(encoded)
         event = pickle.loads(data[1:]) if data[:1] == self._PICKLED else orjson.loads(data)
         return SourcedEvent(source, event)
 
