@@ -217,8 +217,11 @@ def test_the_decode_step_sets_the_garbage_collector_for_throughput_once_per_proc
     assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)
     frozen = gc.get_freeze_count()
     assert frozen > 0
+    made_since = [[] for _ in range(1000)]  # containers a second freeze would add to the frozen count
     _DecodeFn(DecodeSettings()).setup()  # another instance of the step in the same worker
-    assert gc.get_freeze_count() == frozen
+    # Not equal: frozen objects that other threads free meanwhile leave the count (CI saw it fall by 3).
+    assert gc.get_freeze_count() <= frozen
+    assert len(made_since) == 1000
     assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)
 
 
