@@ -161,3 +161,44 @@ def test_decode_identify_and_mask_of_all_sample_traffic_match_between_compiled_a
     assert (compiled[0], source[0]) == ("so", "py")
     assert sum(len(part) for part in compiled[1:]) > 1000
     assert compiled[1:] == source[1:]
+
+
+KEYS = st.sampled_from(("a", "b", "A", 'q"', "s\\", "é", "\u2028", ":", "{", "[x]"))
+
+
+@st.composite
+def json_texts(draw, depth=0):
+    """JSON texts that may repeat a key, escape characters two ways, nest deep and hold brackets in strings."""
+    def string(text):
+        escaped = orjson.dumps(text).decode()
+        return escaped.replace('"', "\\u0022").replace("\\\\u0022", '\\"', 1)[6:-6].join('""') \
+            if draw(st.booleans()) and '"' in text else escaped
+
+    kind = draw(st.sampled_from(("scalar", "array", "object") if depth < 70 else ("scalar",)))
+    if kind == "scalar":
+        return draw(st.sampled_from(("1", "-0.5e3", "true", "null", '"{[:"', '"\\\\"', '"\\""')))
+    space = draw(st.sampled_from(("", " ", "\n  ")))
+    if kind == "array":
+        items = draw(st.lists(json_texts(depth + 1), max_size=3))
+        return "[" + f",{space}".join(items) + "]"
+    members = draw(st.lists(st.tuples(KEYS, json_texts(depth + 1)), max_size=3))
+    return "{" + f",{space}".join(f"{string(key)}:{space}{value}" for key, value in members) + "}"
+
+
+@needs_compiled
+@settings(max_examples=500, deadline=None)
+@given(text=json_texts(), max_depth=st.sampled_from((1, 2, 3, 64)))
+def test_strict_json_compiled_equals_its_source(text, max_depth):
+    """The compiled structure scan (depth and duplicate keys in one C pass) and the source's counting rules
+    accept and reject the same texts with the same reasons."""
+    from transforms import strict_json
+    from transforms.errors import DecodeError
+
+    source = source_module("transforms.strict_json")
+    outcomes = []
+    for module in (strict_json, source):
+        try:
+            outcomes.append(("value", module.loads(text.encode(), max_depth)))
+        except DecodeError as exc:
+            outcomes.append((exc.reason, exc.detail))
+    assert outcomes[0] == outcomes[1]
