@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -201,4 +202,33 @@ def test_strict_json_compiled_equals_its_source(text, max_depth):
             outcomes.append(("value", module.loads(text.encode(), max_depth)))
         except DecodeError as exc:
             outcomes.append((exc.reason, exc.detail))
+    assert outcomes[0] == outcomes[1]
+
+
+@st.composite
+def near_canonical_times(draw):
+    """Canonical times with a character or two swapped for digits, separators, non-ASCII digits or nothing."""
+    millis = draw(st.integers(900_000_000_000, 4_200_000_000_000))
+    seconds, milli = divmod(millis, 1000)
+    text = list(f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{milli:03d}Z")
+    for _ in range(draw(st.integers(0, 2))):
+        position = draw(st.integers(0, len(text) - 1))
+        text[position] = draw(st.sampled_from(("0", "9", "3", "-", ":", "T", ".", "Z", "٣", "", "x")))
+    return "".join(text)[: draw(st.sampled_from((24, 23, 22)))]
+
+
+@needs_compiled
+@settings(max_examples=1000, deadline=None)
+@given(text=near_canonical_times())
+def test_time_parsing_compiled_equals_its_source(text):
+    """The digit-by-digit reading of canonical times (C integers when compiled) gives the source's answers."""
+    from transforms import event
+
+    source = source_module("transforms.event")
+    outcomes = []
+    for module in (event, source):
+        try:
+            outcomes.append((module.parse_iso_ms(text), module.canonical_time(text)))
+        except module.InvalidTime as exc:
+            outcomes.append(str(exc))
     assert outcomes[0] == outcomes[1]

@@ -1,7 +1,15 @@
+import calendar
+import time
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from transforms.event import (
+    MAX_EPOCH_MS,
+    MIN_EPOCH_MS,
     InvalidTime,
+    canonical_time,
     format_epoch_ms,
     parse_iso_ms,
     round_half_up,
@@ -51,8 +59,19 @@ def test_parse_iso_ms_normalizes(text, expected):
     assert format_epoch_ms(parse_iso_ms(text)) == expected
 
 
+@given(millis=st.integers(MIN_EPOCH_MS, MAX_EPOCH_MS - 1))
+def test_canonical_times_parse_to_the_instant_the_calendar_gives(millis):
+    """The digit-by-digit fast path against the stdlib calendar, over the whole 2000–2100 range."""
+    seconds, milli = divmod(millis, 1000)
+    text = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{milli:03d}Z"
+    assert calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + milli == millis
+    assert parse_iso_ms(text) == parse_iso_ms(text[:-1]) == millis
+    assert canonical_time(text) is text and canonical_time(text[:-1]) == text
+
+
 @pytest.mark.parametrize(
-    "bad", ["", "yesterday", "2026-02-30T10:00:00Z", "2026-11-25T24:00:00Z", "1970-01-01T00:00:00Z"]
+    "bad", ["", "yesterday", "2026-02-30T10:00:00Z", "2026-02-29T10:00:00.000Z", "2100-01-01T00:00:00.000Z",
+            "2026-11-25T10:00:60.000Z", "2026-11-25T10:0٣:00.000Z", "2026-11-25T24:00:00Z", "1970-01-01T00:00:00Z"]
 )
 def test_parse_iso_ms_rejects(bad):
     with pytest.raises(InvalidTime):

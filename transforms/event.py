@@ -35,9 +35,10 @@ DIRECTIONS = ("Incoming", "Outgoing", "Internal")
 
 _ISO_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
-    r"(Z|z|[+-]\d{2}:?\d{2})?"
+    r"(Z|z|[+-]\d{2}:?\d{2})?",
+    re.ASCII,  # ISO 8601 digits are ASCII; Python's \d would also read e.g. Arabic-Indic digits
 )
-_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
 
 
 class InvalidTime(ValueError):
@@ -111,35 +112,57 @@ def parse_iso_ms(text: str) -> int:
     return millis
 
 
+def canonical_time(text: Any) -> str:
+    """The SPEC §2 time text of an ISO 8601 time: ``text`` itself when it already is one (what Moesif SDKs
+    write), without parsing and formatting it again; raises InvalidTime as ``parse_iso_ms`` does."""
+    if type(text) is str and len(text) == 24 and _parse_common_form(text) is not None:
+        return text
+    return format_epoch_ms(parse_iso_ms(text))
+
+
 def _parse_common_form(text: str) -> int | None:
-    """``YYYY-MM-DDTHH:MM:SS.sss`` with ``Z`` or no zone — what almost every record carries — parsed with
-    slices and a cached day instead of the general regex; None means "use the general parser"."""
-    if len(text) not in (23, 24) or text[19] != "." or (len(text) == 24 and text[23] != "Z"):
+    """``YYYY-MM-DDTHH:MM:SS.sss`` with ``Z`` or no zone, within [2000, 2100) — what almost every record
+    carries — read digit by digit (C integers when compiled); None means "use the general parser"."""
+    length = len(text)
+    if (length != 23 and length != 24) or (length == 24 and text[23] != "Z"):
         return None
-    day = _day_epoch_seconds(text[:10])
-    clock = text[11:19]
-    if day is None or text[10] != "T" or clock[2] != ":" or clock[5] != ":":
+    if text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":" or text[19] != ".":
         return None
-    hour, minute, second, milli = clock[:2], clock[3:5], clock[6:], text[20:23]
-    if not (hour.isdigit() and minute.isdigit() and second.isdigit() and milli.isdigit() and milli.isascii()
-            and hour.isascii() and minute.isascii() and second.isascii()):
+    year, month, day = _digits(text, 0, 4), _digits(text, 5, 7), _digits(text, 8, 10)
+    hour, minute, second = _digits(text, 11, 13), _digits(text, 14, 16), _digits(text, 17, 19)
+    milli = _digits(text, 20, 23)
+    if not (2000 <= year < 2100 and 1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
         return None
-    hour_n, minute_n, second_n = int(hour), int(minute), int(second)
-    if hour_n > 23 or minute_n > 59 or second_n > 59:
+    if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59 and milli >= 0):
         return None
-    return (day + hour_n * 3600 + minute_n * 60 + second_n) * 1000 + int(milli)
+    return (((_days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milli
 
 
-@functools.lru_cache(maxsize=1024)
-def _day_epoch_seconds(date_text: str) -> int | None:
-    """Epoch seconds of ``YYYY-MM-DD`` within [2000, 2100), or None."""
-    parts = date_text.split("-")
-    if len(parts) != 3 or not all(part.isascii() and part.isdigit() for part in parts) or len(parts[0]) != 4:
-        return None
-    year, month, day = (int(part) for part in parts)
-    if not (2000 <= year < 2100 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
-        return None
-    return calendar.timegm((year, month, day, 0, 0, 0))
+def _digits(text: str, start: int, end: int) -> int:
+    """The number ``text[start:end]`` spells in ASCII digits, or -1 when it is not one."""
+    value = 0
+    for position in range(start, end):
+        digit = ord(text[position]) - 48
+        if digit < 0 or digit > 9:
+            return -1
+        value = value * 10 + digit
+    return value
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_since_epoch(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date, for years ≥ 1 (H. Hinnant's days_from_civil)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def transaction_id_for(raw_record: bytes, index: int) -> str:

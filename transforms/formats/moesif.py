@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transforms.event import DIRECTIONS, InvalidTime, format_epoch_ms, parse_iso_ms
+from transforms.event import DIRECTIONS, InvalidTime, canonical_time
 from transforms.formats.common import (
     DecodeError,
     headers_map,
@@ -68,7 +68,7 @@ def _side(part: dict[str, Any], name: str) -> dict[str, Any]:
     if time_text is None:
         raise DecodeError(f"missing_field:{name}.time", f"{name}.time is required")
     try:
-        normalized: dict[str, Any] = {"time": format_epoch_ms(parse_iso_ms(time_text))}
+        normalized: dict[str, Any] = {"time": canonical_time(time_text)}
     except InvalidTime as exc:
         raise DecodeError("invalid_timestamp", f"{name}.time: {exc}") from None
     if name == "request":

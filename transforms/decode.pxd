@@ -1,0 +1,18 @@
+# C types for decode.py when Cython compiles it (setup.py); the .py file stays the source.
+cimport cython
+
+cdef class _RecordDecoder:
+    cdef public bytes raw
+    cdef public object settings
+    cdef public object forced_name, forced_leaf, forced_container
+    cdef public Py_ssize_t inflate_budget, next_index, elements, control_messages
+    cdef public list events, dead_letters
+
+    cpdef reject(self, str reason, str detail, str source, bytes payload)
+    cpdef add_dead_letter(self, str reason, str detail, str source, bytes payload)
+    cpdef decode_bytes(self, bytes data, str source, Py_ssize_t nesting)
+    cpdef _decode_object(self, dict value, str source, object raw, object format_name, Py_ssize_t nesting)
+    cpdef _unwrap(self, object module, dict value, str source, object raw, Py_ssize_t nesting)
+    cpdef _count(self, str source)
+    @cython.locals(index=Py_ssize_t)
+    cpdef _decode_leaf(self, object module, dict element, str source, object raw)
