@@ -5,7 +5,6 @@ this module is the one place that knows the rules that shape must follow.
 """
 from __future__ import annotations
 
-import calendar
 import functools
 import hashlib
 import math
@@ -90,11 +89,11 @@ def parse_iso_ms(text: str) -> int:
     second = int(match.group(6) or 0)
     fraction = match.group(7) or ""
     zone = match.group(8)
-    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
         raise InvalidTime(f"no such date: {text[:64]!r}")
     if hour > 23 or minute > 59 or second > 59:
         raise InvalidTime(f"no such time of day: {text[:64]!r}")
-    seconds = calendar.timegm((year, month, day, hour, minute, second))
+    seconds = ((_days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
     if zone and zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
@@ -156,7 +155,7 @@ def _days_in_month(year: int, month: int) -> int:
 
 
 def _days_since_epoch(year: int, month: int, day: int) -> int:
-    """Days from 1970-01-01 to a proleptic Gregorian date, for years ≥ 1 (H. Hinnant's days_from_civil)."""
+    """Days from 1970-01-01 to a proleptic Gregorian date, any year (H. Hinnant's days_from_civil)."""
     year -= month <= 2
     era = year // 400
     year_of_era = year - era * 400
