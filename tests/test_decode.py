@@ -5,7 +5,9 @@ import orjson
 import pytest
 
 from transforms.decode import DecodeSettings, decode_record
+from transforms.errors import DecodeError
 from transforms.event import transaction_id_for
+from transforms.formats.common import absolute_url
 from transforms.records import RawRecord
 
 KONG_05 = {  # 0.5–0.7: request_uri, sizes as strings, the credential (with its secret key) as the entity
@@ -253,3 +255,32 @@ def test_format_attribute_overrides_detection():
     assert len(decode_record(RawRecord(raw, "pubsub:s#id=2", format_hint="kong")).events) == 1
     [letter] = decode_record(RawRecord(raw, "pubsub:s#id=3", format_hint="nginx")).dead_letters
     assert letter["reason"] == "unknown_format" and "'nginx' is not one of auto, moesif, kong" in letter["detail"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.acme.io", "https://api.acme.io"),
+        ("https://api.acme.io:443", "https://api.acme.io"),
+        ("https://api.acme.io:443/v1?a=1#f", "https://api.acme.io/v1?a=1#f"),
+        ("http://api.acme.io:80?x", "http://api.acme.io?x"),
+        ("http://api.acme.io:443/", "http://api.acme.io:443/"),  # not http's default port: kept
+        ("https://10.0.0.1:8443/p", "https://10.0.0.1:8443/p"),
+        ("https://a.io:0/p", "https://a.io:0/p"),
+        ("https://a.io:00443/p", "https://a.io/p"),
+        ("https://a.io:65535", "https://a.io:65535"),
+        ("https://user:pw@a.io:443/p", "https://user:pw@a.io/p"),  # not the plain-host form: urlsplit's path
+        ("https://[::1]:443/p", "https://[::1]/p"),
+        ("https://bücher.de:443/p", "https://bücher.de/p"),
+    ],
+)
+def test_absolute_url_drops_only_the_default_port(url, expected):
+    assert absolute_url(url, "request.url") == expected
+
+
+@pytest.mark.parametrize("url", ["/v1/orders", "ftp://a.io/x", "https://", "https://a.io:65536/p",
+                                 "https://a.io:123456/p", "https://a.io:44x/p", "https://:443/p"])
+def test_absolute_url_refuses_what_is_not_an_absolute_http_url(url):
+    with pytest.raises(DecodeError) as raised:
+        absolute_url(url, "request.url")
+    assert raised.value.reason == "invalid_type:request.url"

@@ -14,9 +14,7 @@ MAX_HEADERS_PER_SIDE = 1000
 _NUMBER_TYPES = (int, float)  # exact types: bool is an int subclass, and JSON never yields other subclasses
 
 _DEFAULT_PORTS = MappingProxyType({"http": 80, "https": 443})
-# The common case of absolute_url, checked without urlsplit: scheme, a plain host, an optional port.
 _DECIMAL = re.compile(r"\d{1,15}(?:\.\d{1,9})?")
-_SIMPLE_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?::(\d{1,5}))?(?=[/?#]|$)")
 
 
 def is_number(value: Any) -> bool:
@@ -103,12 +101,8 @@ def headers_map(value: Any, path: str) -> dict[str, str]:
     """Gateway headers → ``{name: value}``; repeated headers (arrays) are joined with ``", "`` (SPEC §2)."""
     if not _has_headers(value, path, dict):
         return {}
-    try:
-        # Fast path, in C: join() accepts only strings, so success proves every value is already text.
-        "".join(value.values())
+    if _all_strings(value):  # the common case: every value is already text, and the map is used as it is
         return value
-    except TypeError:
-        pass
     headers: dict[str, str] = {}
     for name, raw in value.items():
         if isinstance(raw, list):
@@ -120,6 +114,13 @@ def headers_map(value: Any, path: str) -> dict[str, str]:
             if text is not None:
                 headers[name] = text
     return headers
+
+
+def _all_strings(headers: dict[str, Any]) -> bool:
+    for text in headers.values():  # noqa: SIM110 (all() of a generator is an object per call; this is a C loop)
+        if type(text) is not str:
+            return False
+    return True
 
 
 def header_list_map(value: Any, path: str) -> dict[str, str]:
@@ -162,26 +163,42 @@ def _header_text(value: Any) -> str | None:
 
 def absolute_url(value: str, path: str) -> str:
     """An absolute http(s) URL, with the scheme's default port dropped (Kong always logs ``:443``)."""
-    simple = _SIMPLE_URL.match(value)
-    if simple:
-        scheme, host, port = simple.groups()
-        if port is None:
+    # The common case, read character by character (C when compiled): http(s)://, a plain host, an optional
+    # port, then the end or a path, query or fragment. Anything else goes to urlsplit below.
+    host_start = 7 if value.startswith("http://") else 8 if value.startswith("https://") else 0
+    length = len(value)
+    position = host_start
+    while host_start and position < length and _is_host_char(value[position]):
+        position += 1
+    if host_start and position > host_start:
+        if position == length or value[position] in "/?#":
             return value
-        if int(port) == _DEFAULT_PORTS[scheme]:
-            return f"{scheme}://{host}{value[simple.end():]}"
-        if int(port) <= 65535:
-            return value
+        if value[position] == ":":
+            port_end = position + 1
+            port = 0
+            while port_end < length and port_end - position <= 5 and "0" <= value[port_end] <= "9":
+                port = port * 10 + ord(value[port_end]) - 48
+                port_end += 1
+            if port_end - position in (2, 3, 4, 5, 6) and (port_end == length or value[port_end] in "/?#"):
+                if port == (80 if host_start == 7 else 443):
+                    return value[:position] + value[port_end:]
+                if port <= 65535:
+                    return value
     try:
         parts = urlsplit(value)
-        port = parts.port
+        parsed_port = parts.port
     except ValueError as exc:
         raise DecodeError(f"invalid_type:{path}", f"{path} is not a URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DecodeError(f"invalid_type:{path}", f"{path} is not an absolute http(s) URL: {value[:100]!r}")
-    if port is not None and port == _DEFAULT_PORTS[parts.scheme]:
+    if parsed_port is not None and parsed_port == _DEFAULT_PORTS[parts.scheme]:
         netloc = parts.netloc.rsplit(":", 1)[0]
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return value
+
+
+def _is_host_char(char: str) -> bool:
+    return "a" <= char <= "z" or "A" <= char <= "Z" or "0" <= char <= "9" or char == "." or char == "-"
 
 
 def first_present(*values: Any) -> str | None:
