@@ -4,9 +4,10 @@ import base64
 import gzip
 
 import orjson
+import pytest
 
 from transforms.decode import DecodeSettings, decode_record
-from transforms.event import transaction_id_for
+from transforms.event import format_epoch_ms, round_half_up, transaction_id_for
 from transforms.records import RawRecord
 
 REST_QUOTED = {  # the Moesif-style REST template: every value quoted, `-` for the unset ones
@@ -101,12 +102,26 @@ def test_bad_aws_records_name_the_problem():
         orjson.dumps({**REST_QUOTED, "requestTimeEpoch": "1795600"}): "invalid_timestamp",  # 1970 in seconds
         orjson.dumps({**REST_QUOTED, "durationMs": "-5"}): "invalid_type:durationMs",
         orjson.dumps({**REST_QUOTED, "durationMs": "NaN"}): "invalid_type:durationMs",
+        orjson.dumps({**REST_QUOTED, "durationMs": "8.7."}): "invalid_type:durationMs",
+        orjson.dumps({**REST_QUOTED, "durationMs": ".5"}): "invalid_type:durationMs",
+        orjson.dumps({**REST_QUOTED, "durationMs": "1" * 16}): "invalid_type:durationMs",
+        orjson.dumps({**REST_QUOTED, "durationMs": "8.1234567891"}): "invalid_type:durationMs",
+        orjson.dumps({**REST_QUOTED, "durationMs": "\u0668\u0667"}): "invalid_type:durationMs",  # Arabic-Indic 87
+        orjson.dumps({**REST_QUOTED, "requestTimeEpoch": "-", "requestTime": "01/Jan/0000:00:00:00 +0000"}):
+            "invalid_timestamp",
         orjson.dumps({**REST_QUOTED, "path": "-", "resourcePath": "-"}): "missing_field:path",
     }
     for raw, reason in cases.items():
         result = decode(raw)
         assert result.events == [], raw
         assert [letter["reason"] for letter in result.dead_letters] == [reason], raw
+
+
+@pytest.mark.parametrize(("text", "expected"), [("87", 87.0), ("0", 0.0), ("87.25", 87.25), ("87.5", 87.5),
+                                              ("999999999999", 999999999999.0), ("0.123456789", 0.123456789)])
+def test_quoted_latencies_are_read_as_milliseconds(text, expected):
+    [item] = decode(orjson.dumps({**REST_QUOTED, "durationMs": text})).events
+    assert item.event["response"]["time"] == format_epoch_ms(1795600000123 + round_half_up(expected))
 
 
 def test_unquoted_dash_dead_letter_says_how_to_fix_it():

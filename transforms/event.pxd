@@ -7,7 +7,7 @@ cpdef object _parse_common_form(str text)
 @cython.locals(value=long, position=Py_ssize_t, digit=long)
 cdef long _digits(str text, Py_ssize_t start, Py_ssize_t end)
 
-cdef long _days_in_month(long year, long month)
+cpdef long days_in_month(long year, long month)
 
 @cython.locals(era=long, year_of_era=long, day_of_year=long, day_of_era=long)
-cdef long _days_since_epoch(long year, long month, long day)
+cpdef long days_since_epoch(long year, long month, long day)

@@ -89,11 +89,11 @@ def parse_iso_ms(text: str) -> int:
     second = int(match.group(6) or 0)
     fraction = match.group(7) or ""
     zone = match.group(8)
-    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
+    if not (1 <= month <= 12 and 1 <= day <= days_in_month(year, month)):
         raise InvalidTime(f"no such date: {text[:64]!r}")
     if hour > 23 or minute > 59 or second > 59:
         raise InvalidTime(f"no such time of day: {text[:64]!r}")
-    seconds = ((_days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
+    seconds = ((days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
     if zone and zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
@@ -130,11 +130,11 @@ def _parse_common_form(text: str) -> int | None:
     year, month, day = _digits(text, 0, 4), _digits(text, 5, 7), _digits(text, 8, 10)
     hour, minute, second = _digits(text, 11, 13), _digits(text, 14, 16), _digits(text, 17, 19)
     milli = _digits(text, 20, 23)
-    if not (2000 <= year < 2100 and 1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
+    if not (2000 <= year < 2100 and 1 <= month <= 12 and 1 <= day <= days_in_month(year, month)):
         return None
     if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59 and milli >= 0):
         return None
-    return (((_days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milli
+    return (((days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milli
 
 
 def _digits(text: str, start: int, end: int) -> int:
@@ -148,13 +148,13 @@ def _digits(text: str, start: int, end: int) -> int:
     return value
 
 
-def _days_in_month(year: int, month: int) -> int:
+def days_in_month(year: int, month: int) -> int:
     if month == 2:
         return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
     return 30 if month in (4, 6, 9, 11) else 31
 
 
-def _days_since_epoch(year: int, month: int, day: int) -> int:
+def days_since_epoch(year: int, month: int, day: int) -> int:
     """Days from 1970-01-01 to a proleptic Gregorian date, any year (H. Hinnant's days_from_civil)."""
     year -= month <= 2
     era = year // 400

@@ -13,7 +13,7 @@ import re
 from types import MappingProxyType
 from typing import Any
 
-from transforms.event import round_half_up
+from transforms.event import days_in_month, days_since_epoch, round_half_up
 from transforms.formats.common import (
     DecodeError,
     epoch_ms_time,
@@ -32,7 +32,7 @@ _SECONDS_BELOW = 100_000_000_000
 _CLF_TIME = re.compile(r"(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
 _MONTHS = MappingProxyType({name: number for number, name in enumerate(calendar.month_abbr) if name})
 
-_PLACEHOLDERS = ("-", "", None)
+_PLACEHOLDERS = ("-", "", None)  # what API Gateway writes for a variable without a value
 _USER_FIELDS = ("user", "apiKeyId", "principalId", "cognitoIdentityId", "caller", "userArn")
 _METADATA_STRINGS = (
     ("api_id", "apiId"),
@@ -55,7 +55,8 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
     """One access-log record → one API event; raises DecodeError naming the first broken field."""
     # One pass drops every placeholder, so that nothing below can mistake `-` or "" for a value. The code
     # below is straight-line on purpose: this runs once per event, and each helper call costs ~0.1 µs.
-    present = {key: value for key, value in record.items() if value not in _PLACEHOLDERS}
+    present = {key: value for key, value in record.items()
+               if value is not None and (type(value) is not str or (value != "-" and value != ""))}
     get = present.get
     verb = get("httpMethod")
     if type(verb) is not str:
@@ -157,11 +158,12 @@ def _clf_epoch_ms(text: str) -> int:
         raise DecodeError("invalid_timestamp", f"requestTime {text[:40]!r} is not dd/MMM/yyyy:HH:mm:ss +0000")
     day, year, hour, minute, second = (int(match.group(i)) for i in (1, 3, 4, 5, 6))
     sign, offset_h, offset_m = match.group(7), int(match.group(8)), int(match.group(9))
-    if not (1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60 and second < 60
+    if not (1 <= day <= days_in_month(year, month) and hour < 24 and minute < 60 and second < 60
             and offset_h < 24 and offset_m < 60):
         raise DecodeError("invalid_timestamp", f"requestTime {text[:40]!r} is not a real time")
     offset = (offset_h * 3600 + offset_m * 60) * (1 if sign == "+" else -1)
-    return (calendar.timegm((year, month, day, hour, minute, second)) - offset) * 1000
+    seconds = ((days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
+    return (seconds - offset) * 1000
 
 
 def _add_metadata(present: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -1,7 +1,6 @@
 """Helpers shared by the per-format decoders: the error they raise and field readers that enforce SPEC §3."""
 from __future__ import annotations
 
-import re
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -14,7 +13,6 @@ MAX_HEADERS_PER_SIDE = 1000
 _NUMBER_TYPES = (int, float)  # exact types: bool is an int subclass, and JSON never yields other subclasses
 
 _DEFAULT_PORTS = MappingProxyType({"http": 80, "https": 443})
-_DECIMAL = re.compile(r"\d{1,15}(?:\.\d{1,9})?")
 
 
 def is_number(value: Any) -> bool:
@@ -78,11 +76,24 @@ def latency_ms(value: Any, path: str, numeric_string: bool = False) -> float | N
     """A latency in ms ≥ 0, or None when absent; negative or non-numeric values are a DecodeError."""
     if value is None or (numeric_string and value in ("", "-")):
         return None
-    if numeric_string and isinstance(value, str) and _DECIMAL.fullmatch(value):
+    if numeric_string and type(value) is str and _is_decimal(value):
         value = float(value)
     if not is_number(value) or not 0 <= value < 1e12:
         raise DecodeError(f"invalid_type:{path}", f"{path} must be milliseconds >= 0, got {value!r:.40}")
     return value
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits, 1 to 15 of them, and optionally a point and 1 to 9 more: a latency written as text."""
+    length = len(text)
+    point = text.find(".")
+    whole = length if point < 0 else point
+    if whole < 1 or whole > 15 or (point >= 0 and not 1 <= length - point - 1 <= 9):
+        return False
+    for position in range(length):  # noqa: SIM110 (a C loop when compiled; all() would build a generator)
+        if position != point and not "0" <= text[position] <= "9":
+            return False
+    return True
 
 
 def optional_string(value: Any) -> str | None:
