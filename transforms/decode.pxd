@@ -5,7 +5,7 @@ cdef class _RecordDecoder:
     cdef public bytes raw
     cdef public object settings
     cdef public object forced_name, forced_leaf, forced_container
-    cdef public Py_ssize_t inflate_budget, next_index, elements, control_messages
+    cdef public Py_ssize_t inflate_budget, next_index, elements, control_messages, max_depth, max_elements
     cdef public list events, dead_letters
 
     cpdef reject(self, str reason, str detail, str source, bytes payload)
@@ -15,4 +15,4 @@ cdef class _RecordDecoder:
     cpdef _unwrap(self, object module, dict value, str source, object raw, Py_ssize_t nesting)
     cpdef _count(self, str source)
     @cython.locals(index=Py_ssize_t)
-    cpdef _decode_leaf(self, object module, dict element, str source, object raw)
+    cpdef _decode_leaf(self, str name, object decode, dict element, str source, object raw)

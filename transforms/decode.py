@@ -6,20 +6,23 @@ wraps it in a DoFn with a tagged dead-letter output and metrics.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import apache_beam as beam
 import orjson
 from apache_beam.metrics import Metrics
 
-from transforms import formats, strict_json
 from transforms.acks import process_ledger
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.errors import DecodeError
 from transforms.event import transaction_id_for
-from transforms.formats import wso2
+from transforms.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS, detect, detect_container, wso2
 from transforms.records import RawRecord, SourcedEvent
+from transforms.strict_json import DEFAULT_MAX_DEPTH
+from transforms.strict_json import loads as strict_loads
 from transforms.worker_gc import tune_for_event_throughput
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -34,7 +37,7 @@ class DecodeSettings:
     max_record_bytes: int = 1024 * 1024
     max_decompressed_bytes: int = 10 * 1024 * 1024
     input_format: str = "auto"
-    max_depth: int = strict_json.DEFAULT_MAX_DEPTH
+    max_depth: int = DEFAULT_MAX_DEPTH
     max_elements: int = 50_000
 
 
@@ -43,6 +46,10 @@ class DecodeResult(NamedTuple):
     dead_letters: list[dict[str, Any]]
     control_messages: int = 0  # CloudWatch Logs health checks: skipped by design, counted (SPEC §3)
 
+
+# Each leaf format's decode and split functions (split is None for one event per object), taken out of
+# their modules once.
+_LEAVES = MappingProxyType({name: (module.decode, SPLITTERS.get(name)) for name, module in DECODERS.items()})
 
 # A Firehose body holding a gzip CloudWatch Logs envelope holding access-log lines is as deep as real
 # traffic nests; anything deeper is an attack on the decoder, not a gateway's output.
@@ -57,7 +64,7 @@ def decode_record(record: RawRecord, settings: DecodeSettings = DecodeSettings()
                        record.source, record.data)
     elif decoder.forced_leaf is None and decoder.forced_container is None and decoder.forced_name:
         decoder.reject("unknown_format", f"format {decoder.forced_name!r:.40} is not one of "
-                       f"{', '.join(formats.FORMAT_CHOICES)}", record.source, record.data)
+                       f"{', '.join(FORMAT_CHOICES)}", record.source, record.data)
     else:
         try:
             decoder.decode_bytes(record.data, record.source, nesting=0)
@@ -83,9 +90,11 @@ class _RecordDecoder:
     def __init__(self, record: RawRecord, settings: DecodeSettings):
         self.raw = record.data
         self.settings = settings
+        self.max_depth = settings.max_depth
+        self.max_elements = settings.max_elements
         self.forced_name = record.format_hint or (None if settings.input_format == "auto" else settings.input_format)
-        self.forced_leaf = self.forced_name if self.forced_name in formats.DECODERS else None
-        self.forced_container = self.forced_name if self.forced_name in formats.CONTAINERS else None
+        self.forced_leaf = self.forced_name if self.forced_name in DECODERS else None
+        self.forced_container = self.forced_name if self.forced_name in CONTAINERS else None
         self.inflate_budget = settings.max_decompressed_bytes
         self.next_index = 0
         self.elements = 0  # every object, line or item seen, good or bad, against settings.max_elements
@@ -119,7 +128,7 @@ class _RecordDecoder:
             values = self._ndjson_values(data, source) if b"\n" in data.strip() else self._line_values(data, source)
         else:
             try:
-                value = strict_json.loads(data, self.settings.max_depth)
+                value = strict_loads(data, self.max_depth)
             except DecodeError as exc:
                 if exc.reason != "invalid_json" or b"\n" not in data.strip():
                     self.reject(exc.reason, exc.detail, source, data)
@@ -148,7 +157,7 @@ class _RecordDecoder:
         metrics = None if line[:1] in _JSON_OPENERS else wso2.metrics_log_line(line)
         text, format_name = metrics if metrics else (line, None)
         try:
-            value = strict_json.loads(text, self.settings.max_depth)
+            value = strict_loads(text, self.max_depth)
         except DecodeError as exc:
             detail = f"apim_metrics.log line: {exc.detail}" if metrics else exc.detail
             self.reject(exc.reason, detail, source, line)
@@ -178,18 +187,18 @@ class _RecordDecoder:
     ) -> None:
         container = self.forced_container if nesting == 0 and self.forced_container else None
         if container is None and format_name is None:
-            container = formats.detect_container(value)
+            container = detect_container(value)
         if container is not None:
-            self._unwrap(formats.CONTAINERS[container], value, source, raw, nesting)
+            self._unwrap(CONTAINERS[container], value, source, raw, nesting)
             return
-        name = format_name or self.forced_leaf or formats.detect(value)
-        module = formats.DECODERS.get(name) if name else None
-        if module is None:
+        name = format_name or self.forced_leaf or detect(value)
+        leaf = _LEAVES.get(name) if name else None
+        if leaf is None:
             self.reject("unknown_format", "no known gateway format has this shape", source, _payload(raw, value))
             return
-        split = formats.SPLITTERS.get(name)
+        decode, split = leaf
         if split is None:
-            self._decode_leaf(module, value, source, raw)
+            self._decode_leaf(name, decode, value, source, raw)
             return
         try:
             elements = split(value)
@@ -197,7 +206,7 @@ class _RecordDecoder:
             self.reject(exc.reason, exc.detail, source, _payload(raw, value))
             return
         for label, element in elements:
-            self._decode_leaf(module, element, f"{source}#{label}", None)
+            self._decode_leaf(name, decode, element, f"{source}#{label}", None)
 
     def _unwrap(self, module: Any, value: dict[str, Any], source: str, raw: bytes | None, nesting: int) -> None:
         if module.is_control_message(value):
@@ -219,19 +228,22 @@ class _RecordDecoder:
 
     def _count(self, source: str) -> None:
         self.elements += 1
-        if self.elements > self.settings.max_elements:
+        if self.elements > self.max_elements:
             raise _TooManyElements(source)
 
-    def _decode_leaf(self, module: Any, element: dict[str, Any], source: str, raw: bytes | None) -> None:
+    def _decode_leaf(
+        self, name: str, decode: Callable[[dict[str, Any]], dict[str, Any]], element: dict[str, Any], source: str,
+        raw: bytes | None,
+    ) -> None:
         self._count(source)
         index = self.next_index
         self.next_index += 1
         try:
-            event = module.decode(element)
+            event = decode(element)
         except DecodeError as exc:
             reason, detail = exc.reason, exc.detail
         except Exception as exc:  # a decoder bug must cost one dead letter, not the bundle
-            reason, detail = "decoder_error", f"{module.FORMAT}: {type(exc).__name__}: {str(exc)[:200]}"
+            reason, detail = "decoder_error", f"{name}: {type(exc).__name__}: {str(exc)[:200]}"
         else:
             if "transaction_id" not in event:
                 event["transaction_id"] = transaction_id_for(self.raw, index)

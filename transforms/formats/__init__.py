@@ -25,19 +25,21 @@ SPLITTERS = MappingProxyType({name: module.split for name, module in DECODERS.it
 FORMAT_CHOICES = ("auto", *DECODERS, *CONTAINERS)
 
 # Every record is checked for containers first; a key every container has makes that check one lookup.
-_CONTAINER_MARKERS = tuple((module.MARKER_KEY, name) for name, module in CONTAINERS.items())
+# Functions are taken out of their modules once: a module attribute is a dict lookup at every call.
+_CONTAINER_MARKERS = tuple((module.MARKER_KEY, name, module.looks_like) for name, module in CONTAINERS.items())
+_LEAF_SHAPES = tuple((name, module.looks_like) for name, module in DECODERS.items())
 
 
 def detect_container(record: dict[str, Any]) -> str | None:
-    for marker, name in _CONTAINER_MARKERS:
-        if marker in record and CONTAINERS[name].looks_like(record):
+    for marker, name, looks_like in _CONTAINER_MARKERS:
+        if marker in record and looks_like(record):
             return name
     return None
 
 
 def detect(record: dict[str, Any]) -> str | None:
     """The name of the leaf format ``record`` has the shape of, or None."""
-    for name, module in DECODERS.items():
-        if module.looks_like(record):
+    for name, looks_like in _LEAF_SHAPES:
+        if looks_like(record):
             return name
     return None
