@@ -1,11 +1,15 @@
 """WSO2 API Manager analytics events and ALF 0.0.1 → 2.0.0 documents (SPEC §3; reference/formats.md §C, §D).
 Records written from the reference, full expected events asserted."""
 import base64
+import ipaddress
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.decode import DecodeSettings, decode_record
 from transforms.event import transaction_id_for
+from transforms.formats import wso2
 from transforms.records import RawRecord
 
 WSO2_RESPONSE = {
@@ -228,3 +232,17 @@ def test_alf_array_of_documents_and_bad_documents():
     assert len(result.events) == 1
     assert [(letter["reason"], letter["source"]) for letter in result.dead_letters] == [
         ("empty_input", "file:apim.log#line=3#index=1"), ("invalid_base64", "file:apim.log#line=3#index=2#entry=0")]
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(st.text(alphabet="0123456789.", max_size=17),
+                      st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str),
+                      st.text(alphabet="0123456789abcdef:.*%", max_size=20)))
+def test_a_user_ip_is_kept_exactly_when_it_is_an_ip_address(text):
+    """WSO2 masks IPs (``192.168.***.98``): the dotted-quad check without ``ipaddress`` agrees with it."""
+    try:
+        ipaddress.ip_address(text)
+        expected = text
+    except ValueError:
+        expected = None
+    assert wso2._real_ip(text) == (expected or None)

@@ -1,5 +1,17 @@
-# C types for common.py when Cython compiles it (setup.py); the .py file stays the source.
+# C types for common.py when Cython compiles it (setup.py); the .py file stays the source. The format modules
+# cimport the helpers declared cpdef here, so that their calls are C calls rather than Python calls.
 cimport cython
+
+cpdef bint is_number(object value)
+cpdef dict require_object(dict container, str key, str path)
+cpdef str require_string(dict container, str key, str path)
+cpdef object require_status(object value, str path, bint numeric_string=*)
+cpdef str epoch_ms_time(object value, str path)
+cpdef object iso_time_ms(object value, str path)
+cpdef object latency_ms(object value, str path, bint numeric_string=*)
+cpdef object optional_string(object value)
+cpdef dict headers_map(object value, str path)
+cpdef dict header_list_map(object value, str path)
 
 @cython.locals(host_start=Py_ssize_t, length=Py_ssize_t, position=Py_ssize_t, port_end=Py_ssize_t, port=long)
 cpdef str absolute_url(str value, str path)

@@ -117,7 +117,11 @@ def headers_map(value: Any, path: str) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, raw in value.items():
         if isinstance(raw, list):
-            parts = [text for text in (_header_text(item) for item in raw) if text is not None]
+            parts = []
+            for item in raw:
+                text = _header_text(item)
+                if text is not None:
+                    parts.append(text)
             if parts:
                 headers[name] = ", ".join(parts)
         else:

@@ -1,0 +1,11 @@
+# C types for kong.py when Cython compiles it (setup.py); the .py file stays the source.
+cimport cython
+from transforms.formats.common cimport (absolute_url, epoch_ms_time, headers_map, latency_ms, optional_string,
+                                        require_object, require_status, require_string)
+
+@cython.locals(request=dict, response=dict, request_headers=dict, request_side=dict, event=dict, metadata=dict)
+cpdef dict decode(dict record)
+
+cdef object _user_id(dict record, dict headers)
+
+cdef _add_metadata(dict record, dict request, dict response, dict latencies, dict metadata)

@@ -1,0 +1,18 @@
+# C types for wso2.py when Cython compiles it (setup.py); the .py file stays the source.
+cimport cython
+from transforms.formats.common cimport (epoch_ms_time, headers_map, is_number, iso_time_ms, latency_ms,
+                                        optional_string, require_status)
+
+@cython.locals(properties=dict, metadata=dict, request=dict, response=dict, event=dict)
+cpdef dict decode(dict record)
+
+cdef dict _properties(dict record)
+cdef str _join_path(str context, str template)
+
+@cython.locals(dots=long, digits=long, octet=long, char=Py_UCS4)
+cdef bint _is_ipv4(str text)
+
+cdef _copy_body(dict properties, str key, dict side)
+
+@cython.locals(metadata=dict)
+cdef dict _metadata(dict record, dict properties)
