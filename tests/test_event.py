@@ -1,5 +1,7 @@
 import calendar
+import hashlib
 import time
+import uuid
 
 import pytest
 from hypothesis import given
@@ -8,6 +10,7 @@ from hypothesis import strategies as st
 from transforms.event import (
     MAX_EPOCH_MS,
     MIN_EPOCH_MS,
+    TRANSACTION_NAMESPACE,
     InvalidTime,
     canonical_time,
     format_epoch_ms,
@@ -86,6 +89,18 @@ def test_transaction_id_is_deterministic_and_depends_on_bytes_and_index():
     assert first != transaction_id_for(b'{"a":1}', 1)
     assert first != transaction_id_for(b'{"a":2}', 0)
     assert first[14] == "5"  # a version-5 UUID
+
+
+@given(raw=st.binary(max_size=300), index=st.integers(0, 10_000))
+def test_transaction_id_is_the_uuid5_of_the_record_bytes_and_index(raw, index):
+    """RFC 4122 §4.3 by hand (uuid.uuid5 takes text, not bytes): SHA-1 of namespace + name, first 16 bytes,
+    version 5 and variant 10xx written in."""
+    digest = bytearray(hashlib.sha1(TRANSACTION_NAMESPACE.bytes + raw + b"\x00%d" % index).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    expected = uuid.UUID(bytes=bytes(digest))
+    assert transaction_id_for(raw, index) == str(expected)
+    assert (expected.version, expected.variant) == (5, uuid.RFC_4122)
 
 
 def test_validate_event_accepts_a_valid_event():
