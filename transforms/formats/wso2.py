@@ -29,7 +29,8 @@ from transforms.formats.common import (
 FORMAT = "wso2"
 
 _SUPER_TENANT_SUFFIX = "@carbon.super"
-_METRICS_LINE = re.compile(rb"apimMetrics:\s*apim:(response|faulty)\s*,\s*properties\s*:\s*(\{.*)\s*$", re.S)
+# What precedes the event's JSON object on an apim_metrics.log line, from the "apimMetrics:" marker on.
+_METRICS_HEAD = re.compile(rb"apimMetrics:\s*apim:(response|faulty)\s*,\s*properties\s*:\s*(?=\{)")
 
 _METADATA_STRINGS = (
     ("api_name", "apiName"), ("api_id", "apiId"), ("api_type", "apiType"), ("api_creator", "apiCreator"),
@@ -55,12 +56,13 @@ def looks_like(record: dict[str, Any]) -> bool:
 
 def metrics_log_line(line: bytes) -> tuple[bytes, str] | None:
     """The event JSON and ``response``/``faulty`` of an ``apim_metrics.log`` line, or None if it is not one."""
-    if b"apimMetrics" not in line:
+    start = line.find(b"apimMetrics:")
+    if start < 0:
         return None
-    match = _METRICS_LINE.search(line)
+    match = _METRICS_HEAD.match(line, start)
     if not match:
         return None
-    return match.group(2), match.group(1).decode()
+    return line[match.end():], "response" if match.group(1) == b"response" else "faulty"
 
 
 def decode(record: dict[str, Any]) -> dict[str, Any]:
