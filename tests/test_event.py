@@ -69,6 +69,7 @@ def test_canonical_times_parse_to_the_instant_the_calendar_gives(millis):
     text = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{milli:03d}Z"
     assert calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + milli == millis
     assert parse_iso_ms(text) == parse_iso_ms(text[:-1]) == millis
+    assert parse_iso_ms(text[:19]) == parse_iso_ms(text[:19] + "Z") == millis - milli
     assert canonical_time(text) is text and canonical_time(text[:-1]) == text
 
 

@@ -94,9 +94,10 @@ class _RecordDecoder:
         self.settings = settings
         self.max_depth = settings.max_depth
         self.max_elements = settings.max_elements
-        self.forced_name = record.format_hint or (None if settings.input_format == "auto" else settings.input_format)
-        self.forced_leaf = self.forced_name if self.forced_name in DECODERS else None
-        self.forced_container = self.forced_name if self.forced_name in CONTAINERS else None
+        forced = record.format_hint or (None if settings.input_format == "auto" else settings.input_format)
+        self.forced_name = forced
+        self.forced_leaf = forced if forced is not None and forced in DECODERS else None
+        self.forced_container = forced if forced is not None and forced in CONTAINERS else None
         self.inflate_budget = settings.max_decompressed_bytes
         self.next_index = 0
         self.elements = 0  # every object, line or item seen, good or bad, against settings.max_elements

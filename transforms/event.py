@@ -87,7 +87,7 @@ def parse_iso_ms(text: str) -> int:
     match = _ISO_RE.fullmatch(text.strip())
     if not match:
         raise InvalidTime(f"not an ISO 8601 time: {text[:64]!r}")
-    year, month, day, hour, minute = (int(match.group(i)) for i in range(1, 6))
+    year, month, day, hour, minute = map(int, match.group(1, 2, 3, 4, 5))
     second = int(match.group(6) or 0)
     fraction = match.group(7) or ""
     zone = match.group(8)
@@ -117,22 +117,27 @@ def canonical_time(text: Any) -> str:
     """The SPEC §2 time text of an ISO 8601 time: ``text`` itself when it already is one (what Moesif SDKs
     write), or with the ``Z`` it lacks, without parsing and formatting it again; raises InvalidTime as
     ``parse_iso_ms`` does."""
-    if type(text) is str and _parse_common_form(text) is not None:
+    if type(text) is str and len(text) >= 23 and _parse_common_form(text) is not None:
         return text if len(text) == 24 else text + "Z"
     return format_epoch_ms(parse_iso_ms(text))
 
 
 def _parse_common_form(text: str) -> int | None:
-    """``YYYY-MM-DDTHH:MM:SS.sss`` with ``Z`` or no zone, within [2000, 2100) — what almost every record
-    carries — read digit by digit (C integers when compiled); None means "use the general parser"."""
+    """``YYYY-MM-DDTHH:MM:SS`` with ``.sss`` or none, and ``Z`` or no zone, within [2000, 2100) — what almost
+    every record carries — read digit by digit (C integers when compiled); None: "use the general parser"."""
     length = len(text)
-    if (length != 23 and length != 24) or (length == 24 and text[23] != "Z"):
+    if length == 23 or length == 24:
+        if text[19] != "." or (length == 24 and text[23] != "Z"):
+            return None
+        milli = _digits(text, 20, 23)
+    elif length == 19 or (length == 20 and text[19] == "Z"):
+        milli = 0
+    else:
         return None
-    if text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":" or text[19] != ".":
+    if text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
         return None
     year, month, day = _digits(text, 0, 4), _digits(text, 5, 7), _digits(text, 8, 10)
     hour, minute, second = _digits(text, 11, 13), _digits(text, 14, 16), _digits(text, 17, 19)
-    milli = _digits(text, 20, 23)
     if not (2000 <= year < 2100 and 1 <= month <= 12 and 1 <= day <= days_in_month(year, month)):
         return None
     if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59 and milli >= 0):

@@ -191,8 +191,9 @@ def _metadata(record: dict[str, Any], properties: dict[str, Any]) -> dict[str, A
     for key, name in _METADATA_STRINGS:
         value = record.get(name) if name in record else properties.get(name)
         if value is not None:
-            value = value if type(value) is str and value not in ("", "-") else optional_string(value)
-            if value:
+            if type(value) is not str:
+                value = optional_string(value)
+            if value and value != "-":
                 metadata[key] = value
     for key, name in _METADATA_LATENCIES:
         value = latency_ms(record.get(name), name)
