@@ -12,6 +12,7 @@ from transforms.event import (
     MIN_EPOCH_MS,
     TRANSACTION_NAMESPACE,
     InvalidTime,
+    TransactionIds,
     canonical_time,
     format_epoch_ms,
     parse_iso_ms,
@@ -101,6 +102,9 @@ def test_transaction_id_is_the_uuid5_of_the_record_bytes_and_index(raw, index):
     digest[8] = (digest[8] & 0x3F) | 0x80
     expected = uuid.UUID(bytes=bytes(digest))
     assert transaction_id_for(raw, index) == str(expected)
+    ids = TransactionIds(raw)  # one record's ids continue from one hash of its bytes
+    assert [ids.for_index(n) for n in (index, 0, index + 1)] == [
+        transaction_id_for(raw, n) for n in (index, 0, index + 1)]
     assert (expected.version, expected.variant) == (5, uuid.RFC_4122)
 
 

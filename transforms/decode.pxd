@@ -2,7 +2,7 @@
 cimport cython
 
 cdef class _RecordDecoder:
-    cdef public bytes raw
+    cdef public object transaction_ids
     cdef public object settings
     cdef public object forced_name, forced_leaf, forced_container
     cdef public Py_ssize_t inflate_budget, next_index, elements, control_messages, max_depth, max_elements

@@ -18,7 +18,7 @@ from apache_beam.metrics import Metrics
 from transforms.acks import process_ledger
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.errors import DecodeError
-from transforms.event import transaction_id_for
+from transforms.event import TransactionIds
 from transforms.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS, detect, detect_container
 from transforms.formats.wso2 import FORMAT as WSO2_FORMAT
 from transforms.formats.wso2 import metrics_log_line
@@ -90,7 +90,7 @@ class _RecordDecoder:
     index that fallback transaction ids are derived from."""
 
     def __init__(self, record: RawRecord, settings: DecodeSettings):
-        self.raw = record.data
+        self.transaction_ids = TransactionIds(record.data)
         self.settings = settings
         self.max_depth = settings.max_depth
         self.max_elements = settings.max_elements
@@ -249,7 +249,7 @@ class _RecordDecoder:
             reason, detail = "decoder_error", f"{name}: {type(exc).__name__}: {str(exc)[:200]}"
         else:
             if "transaction_id" not in event:
-                event["transaction_id"] = transaction_id_for(self.raw, index)
+                event["transaction_id"] = self.transaction_ids.for_index(index)
             self.events.append(SourcedEvent(source, event))
             return
         self.add_dead_letter(reason, detail, source, _payload(raw, element))

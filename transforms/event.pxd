@@ -11,3 +11,8 @@ cpdef long days_in_month(long year, long month)
 
 @cython.locals(era=long, year_of_era=long, day_of_year=long, day_of_era=long)
 cpdef long days_since_epoch(long year, long month, long day)
+
+cdef class TransactionIds:
+    cdef bytes _raw_record
+    cdef object _record_state
+    cpdef str for_index(self, Py_ssize_t index)
