@@ -2,10 +2,11 @@
 cimport cython
 from transforms.formats.common cimport epoch_ms_time, is_number, latency_ms, optional_string, require_status
 
-@cython.locals(present=dict, request_headers=dict, request=dict, metadata=dict, event=dict)
+@cython.locals(request_headers=dict, request=dict, metadata=dict, event=dict)
 cpdef dict decode(dict record)
 
 cdef object _string(object value)
-cdef object _route_template(dict present)
-cdef object _request_epoch_ms(dict present)
-cdef _add_metadata(dict present, dict metadata)
+cdef object _route_template(dict record)
+cdef object _request_epoch_ms(dict record)
+cdef _add_metadata(dict record, dict metadata)
+cdef object _present(dict record, str key)

@@ -53,33 +53,33 @@ def looks_like(record: dict[str, Any]) -> bool:
 
 def decode(record: dict[str, Any]) -> dict[str, Any]:
     """One access-log record → one API event; raises DecodeError naming the first broken field."""
-    # One pass drops every placeholder, so that nothing below can mistake `-` or "" for a value. The code
-    # below is straight-line on purpose: this runs once per event, and each helper call costs ~0.1 µs.
-    present = {key: value for key, value in record.items()
-               if value is not None and (type(value) is not str or (value != "-" and value != ""))}
-    verb = present.get("httpMethod")
+    # Every field is read through _present, so that nothing below can mistake `-` or "" for a value. The code
+    # below is straight-line on purpose: this runs once per event (compiled, _present is a C call).
+    verb = _present(record, "httpMethod")
     if type(verb) is not str:
         if verb is None:
             raise DecodeError("missing_field:httpMethod", "httpMethod is required")
         raise DecodeError("invalid_type:httpMethod", f"httpMethod must be a string, not {type(verb).__name__}")
-    host = _string(present.get("requestHostHeader") or present.get("domainName"))
-    template = _route_template(present)
-    path = _string(present.get("path")) or template
+    host = _string(_present(record, "requestHostHeader") or _present(record, "domainName"))
+    template = _route_template(record)
+    path = _string(_present(record, "path")) or template
     if path is None:
         raise DecodeError("missing_field:path", "path (or resourcePath / routeKey) is required")
     if path[0] != "/":
         raise DecodeError("invalid_type:path", f"path must start with '/', got {path!r:.60}")
-    status = present.get("status")
+    status = _present(record, "status")
     if type(status) is not int or not 100 <= status <= 599:
         status = require_status(record.get("status"), "status", numeric_string=True)
-    request_ms = _request_epoch_ms(present)
-    latency = present.get("durationMs", present.get("responseLatency"))
+    request_ms = _request_epoch_ms(record)
+    latency = _present(record, "durationMs")
+    if latency is None:
+        latency = _present(record, "responseLatency")
     if latency is not None:
         latency = latency_ms(latency, "durationMs", numeric_string=True)
     request_headers: dict[str, str] = {}
     if host:
         request_headers["host"] = host
-    user_agent = _string(present.get("requestUserAgentHeader") or present.get("userAgent"))
+    user_agent = _string(_present(record, "requestUserAgentHeader") or _present(record, "userAgent"))
     if user_agent:
         request_headers["user-agent"] = user_agent
     request = {"time": epoch_ms_time(request_ms, "requestTime"), "uri": f"https://{host}{path}" if host else path,
@@ -96,52 +96,61 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
         "direction": "Incoming",
         "weight": 1,
     }
-    transaction_id = _string(present.get("requestId") or present.get("extendedRequestId"))
+    transaction_id = _string(_present(record, "requestId") or _present(record, "extendedRequestId"))
     if transaction_id:
         event["transaction_id"] = transaction_id
-    ip_address = _string(present.get("ip") or present.get("sourceIp"))
+    ip_address = _string(_present(record, "ip") or _present(record, "sourceIp"))
     if ip_address:
         request["ip_address"] = ip_address
     for name in _USER_FIELDS:
-        if name in present:
-            user_id = _string(present[name])
+        value = _present(record, name)
+        if value is not None:
+            user_id = _string(value)
             if user_id:
                 event["user_id"] = user_id
                 break
-    company_id = _string(present.get("companyId"))
+    company_id = _string(_present(record, "companyId"))
     if company_id:
         event["company_id"] = company_id
     if template:
         metadata["route_template"] = template
-    _add_metadata(present, metadata)
+    _add_metadata(record, metadata)
     event["metadata"] = metadata
     return event
+
+
+def _present(record: dict[str, Any], key: str) -> Any:
+    """The value of ``key``, or None when it is absent or a placeholder API Gateway wrote for no value."""
+    value = record.get(key)
+    if type(value) is str and (value == "-" or value == ""):
+        return None
+    return value
 
 
 def _string(value: Any) -> str | None:
     return value if type(value) is str else optional_string(value)
 
 
-def _route_template(present: dict[str, Any]) -> str | None:
+def _route_template(record: dict[str, Any]) -> str | None:
     """REST: ``resourcePath`` (``/pets/{petId}``); HTTP APIs: the path part of ``routeKey`` (``GET /pets``)."""
-    template = _string(present.get("resourcePath"))
+    template = _string(_present(record, "resourcePath"))
     if template:
         return template
-    route_key = _string(present.get("routeKey"))
+    route_key = _string(_present(record, "routeKey"))
     if route_key and " " in route_key:
         return route_key.split(" ", 1)[1]
     return None
 
 
-def _request_epoch_ms(present: dict[str, Any]) -> int | float:
-    epoch = present.get("requestTimeEpoch")
+def _request_epoch_ms(record: dict[str, Any]) -> int | float:
+    epoch = _present(record, "requestTimeEpoch")
     if epoch is not None:
         if isinstance(epoch, str) and epoch.isascii() and epoch.isdigit():
             epoch = int(epoch)
         if not is_number(epoch) or epoch <= 0:
             raise DecodeError("invalid_timestamp", f"requestTimeEpoch {epoch!r:.40} is not an epoch time")
         return epoch * 1000 if epoch < _SECONDS_BELOW else epoch
-    text = present.get("requestTime")
+    text = _present(record, "requestTime")
     if text is None:
         raise DecodeError("missing_field:requestTime", "requestTime or requestTimeEpoch is required")
     if not isinstance(text, str):
@@ -165,21 +174,23 @@ def _clf_epoch_ms(text: str) -> int:
     return (seconds - offset) * 1000
 
 
-def _add_metadata(present: dict[str, Any], metadata: dict[str, Any]) -> None:
+def _add_metadata(record: dict[str, Any], metadata: dict[str, Any]) -> None:
     for key, name in _METADATA_STRINGS:
-        if name in present:
-            value = _string(present[name])
+        value = _present(record, name)
+        if value is not None:
+            value = _string(value)
             if value:
                 metadata[key] = value
-    if "integrationLatency" in present:
-        metadata["latency_integration_ms"] = latency_ms(present["integrationLatency"], "integrationLatency",
+    integration_latency = _present(record, "integrationLatency")
+    if integration_latency is not None:
+        metadata["latency_integration_ms"] = latency_ms(integration_latency, "integrationLatency",
                                                         numeric_string=True)
-    size = present.get("responseLength")
+    size = _present(record, "responseLength")
     if type(size) is str and size.isascii() and size.isdigit():
         size = int(size)
     if is_number(size) and size >= 0:
         metadata["response_size"] = int(size)
-    extra = present.get("metadata")
+    extra = _present(record, "metadata")
     if isinstance(extra, dict):  # the Moesif template's free-form metadata object
         metadata.update({key: value for key, value in extra.items()
                          if value not in _PLACEHOLDERS and key not in metadata})
