@@ -12,7 +12,6 @@ cdef str _join_path(str context, str template)
 @cython.locals(dots=long, digits=long, octet=long, char=Py_UCS4)
 cdef bint _is_ipv4(str text)
 
-cdef _copy_body(dict properties, str key, dict side)
+cdef _copy_body(dict properties, str key, str encoding_key, dict side)
 
-@cython.locals(metadata=dict)
-cdef dict _metadata(dict record, dict properties)
+cdef _add_metadata(dict record, dict properties, dict metadata)

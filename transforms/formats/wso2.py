@@ -88,8 +88,8 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
         "time": epoch_ms_time(request_ms + round_half_up(latency), "responseLatency"), "status": status,
         "headers": headers_map(properties.get("responseHeaders"), "properties.responseHeaders"),
     }
-    _copy_body(properties, "requestBody", request)
-    _copy_body(properties, "responseBody", response)
+    _copy_body(properties, "requestBody", "requestBodyTransferEncoding", request)
+    _copy_body(properties, "responseBody", "responseBodyTransferEncoding", response)
     event: dict[str, Any] = {"request": request, "response": response, "direction": "Incoming", "weight": 1}
     transaction_id = optional_string(record.get("correlationId"))
     if transaction_id:
@@ -103,7 +103,7 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
     user_id = _user_id(record.get("userName") or properties.get("userName"))
     if user_id:
         event["user_id"] = user_id
-    metadata.update(_metadata(record, properties))
+    _add_metadata(record, properties, metadata)
     event["metadata"] = metadata
     return event
 
@@ -174,11 +174,11 @@ def _user_id(value: Any) -> str | None:
     return name or None
 
 
-def _copy_body(properties: dict[str, Any], key: str, side: dict[str, Any]) -> None:
+def _copy_body(properties: dict[str, Any], key: str, encoding_key: str, side: dict[str, Any]) -> None:
     body = properties.get(key)
     if body is None or body == "":
         return
-    encoding = properties.get(f"{key}TransferEncoding")
+    encoding = properties.get(encoding_key)
     if encoding == "base64":
         if not isinstance(body, str):
             raise DecodeError(f"invalid_type:properties.{key}", f"properties.{key} must be a base64 string")
@@ -186,8 +186,7 @@ def _copy_body(properties: dict[str, Any], key: str, side: dict[str, Any]) -> No
     side["body"] = body
 
 
-def _metadata(record: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
-    metadata: dict[str, Any] = {}
+def _add_metadata(record: dict[str, Any], properties: dict[str, Any], metadata: dict[str, Any]) -> None:
     for key, name in _METADATA_STRINGS:
         value = record.get(name) if name in record else properties.get(name)
         if value is not None:
@@ -218,4 +217,3 @@ def _metadata(record: dict[str, Any], properties: dict[str, Any]) -> dict[str, A
     for key, name in (("ai_metadata", "aiMetadata"), ("ai_token_usage", "aiTokenUsage")):
         if isinstance(properties.get(name), dict):
             metadata[key] = properties[name]
-    return metadata
