@@ -2,6 +2,7 @@
 cimport cython
 
 cdef class _RecordDecoder:
+    cdef public bytes raw
     cdef public object transaction_ids
     cdef public object settings
     cdef public object forced_name, forced_leaf, forced_container

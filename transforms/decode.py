@@ -28,6 +28,8 @@ from transforms.strict_json import loads as strict_loads
 from transforms.worker_gc import tune_for_event_throughput
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# NamedTuples built without their generated Python __new__ (a Python frame per event; ~0.3 µs each here).
+_new_tuple = tuple.__new__
 _INFLATE_CHUNK = 64 * 1024
 _JSON_OPENERS = (b"{", b"[")
 
@@ -75,7 +77,7 @@ def decode_record(record: RawRecord, settings: DecodeSettings = DecodeSettings()
             # transaction ids, which the collector deduplicates.
             decoder.add_dead_letter("record_too_large", f"holds more than {settings.max_elements} elements; "
                                     f"nothing after {exc.source} was decoded", record.source, record.data)
-    return DecodeResult(decoder.events, decoder.dead_letters, decoder.control_messages)
+    return _new_tuple(DecodeResult, (decoder.events, decoder.dead_letters, decoder.control_messages))
 
 
 class _TooManyElements(Exception):
@@ -90,7 +92,8 @@ class _RecordDecoder:
     index that fallback transaction ids are derived from."""
 
     def __init__(self, record: RawRecord, settings: DecodeSettings):
-        self.transaction_ids = TransactionIds(record.data)
+        self.raw = record.data
+        self.transaction_ids = None  # made for the first event without a gateway request id
         self.settings = settings
         self.max_depth = settings.max_depth
         self.max_elements = settings.max_elements
@@ -249,8 +252,10 @@ class _RecordDecoder:
             reason, detail = "decoder_error", f"{name}: {type(exc).__name__}: {str(exc)[:200]}"
         else:
             if "transaction_id" not in event:
+                if self.transaction_ids is None:
+                    self.transaction_ids = TransactionIds(self.raw)
                 event["transaction_id"] = self.transaction_ids.for_index(index)
-            self.events.append(SourcedEvent(source, event))
+            self.events.append(_new_tuple(SourcedEvent, (source, event)))
             return
         self.add_dead_letter(reason, detail, source, _payload(raw, element))
 
