@@ -20,3 +20,4 @@ cdef class _RecordDecoder:
     cpdef _count(self, str source)
     @cython.locals(index=Py_ssize_t)
     cpdef _decode_leaf(self, str name, object decode, dict element, str source, object raw)
+cdef bint _opens_json(bytes data)

@@ -24,7 +24,6 @@ from transforms.formats.common import (
 
 FORMAT = "kong"
 
-_ABSENT = ("", "-")
 _NUMBER_TYPES = (int, float)
 _CONSUMER_HEADERS = ("x-consumer-custom-id", "x-consumer-username", "x-consumer-id")
 _ENTITY_NAMES = (("route_name", "route"), ("service_name", "service"), ("api_name", "api"))
@@ -47,7 +46,7 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
     request = require_object(record, "request", "request")
     response = require_object(record, "response", "response")
     verb = request.get("method")
-    if type(verb) is not str or verb in _ABSENT:
+    if type(verb) is not str or verb == "" or verb == "-":
         verb = require_string(request, "method", "request.method")
     if "url" in request:
         uri = absolute_url(require_string(request, "url", "request.url"), "request.url")
