@@ -103,18 +103,25 @@ def test_no_mutable_state_in_module_globals():
 
 
 def test_the_package_workers_install_ships_every_module_and_schema(tmp_path):
-    """What ``--setup_file`` / the Docker image install: every module of pipeline/, transforms/, schemas/ and the
-    Avro schemas, so nothing a worker imports is missing."""
+    """What ``--setup_file`` / the Docker image install: every module of pipeline/, transforms/, schemas/, the
+    Avro schemas and the ``.pxd`` files a worker's Cython build reads, so nothing a worker imports is missing."""
+    import shutil
     import subprocess
     import zipfile
 
-    # Without the Cython compile (a minute here): the editable install and tests/test_compiled.py cover it.
+    # From a copy without build/: setuptools would otherwise pack what an earlier build left there, and a file
+    # missing from the package data would still ship. Without the Cython compile (a minute here): the editable
+    # install and tests/test_compiled.py cover it.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        "build", "local-run", ".venv", ".git", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache", "*.so", "*.c"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True,
+                    str(tmp_path), str(source)], check=True, capture_output=True,
                    env={**os.environ, "GATEWAYSTREAM_PURE_PYTHON": "1"})
     [wheel] = tmp_path.glob("gatewaystream-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     expected = {str(path.relative_to(ROOT)) for package in ("pipeline", "transforms", "schemas")
-                for pattern in ("*.py", "*.avsc") for path in (ROOT / package).rglob(pattern)}
+                for pattern in ("*.py", "*.avsc", "*.pxd") for path in (ROOT / package).rglob(pattern)}
     assert expected - shipped == set()
     assert "schemas/api_event.avsc" in shipped and "transforms/formats/alf.py" in shipped
+    assert "transforms/formats/common.pxd" in shipped
