@@ -4,7 +4,6 @@ cimport cython
 cdef class _RecordDecoder:
     cdef public bytes raw
     cdef public object transaction_ids
-    cdef public object settings
     cdef public object forced_name, forced_leaf, forced_container
     cdef public Py_ssize_t inflate_budget, next_index, elements, control_messages, max_depth, max_elements
     cdef public list events, dead_letters
@@ -20,4 +19,5 @@ cdef class _RecordDecoder:
     cpdef _count(self, str source)
     @cython.locals(index=Py_ssize_t)
     cpdef _decode_leaf(self, str name, object decode, dict element, str source, object raw)
+
 cdef bint _opens_json(bytes data)

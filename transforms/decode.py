@@ -93,7 +93,6 @@ class _RecordDecoder:
     def __init__(self, record: RawRecord, settings: DecodeSettings):
         self.raw = record.data
         self.transaction_ids = None  # made for the first event without a gateway request id
-        self.settings = settings
         self.max_depth = settings.max_depth
         self.max_elements = settings.max_elements
         forced = record.format_hint or (None if settings.input_format == "auto" else settings.input_format)

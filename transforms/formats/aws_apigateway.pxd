@@ -1,6 +1,7 @@
 # C types for aws_apigateway.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
-from transforms.formats.common cimport epoch_ms_time, is_number, latency_ms, optional_string, require_status
+from transforms.formats.common cimport (epoch_ms_time, is_number, is_placeholder, latency_ms, optional_string,
+                                        require_status)
 
 @cython.locals(request_headers=dict, request=dict, metadata=dict, event=dict)
 cpdef dict decode(dict record)

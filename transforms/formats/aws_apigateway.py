@@ -18,6 +18,7 @@ from transforms.formats.common import (
     DecodeError,
     epoch_ms_time,
     is_number,
+    is_placeholder,
     latency_ms,
     optional_string,
     require_status,
@@ -32,7 +33,6 @@ _SECONDS_BELOW = 100_000_000_000
 _CLF_TIME = re.compile(r"(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
 _MONTHS = MappingProxyType({name: number for number, name in enumerate(calendar.month_abbr) if name})
 
-_PLACEHOLDERS = ("-", "", None)  # what API Gateway writes for a variable without a value
 _USER_FIELDS = ("user", "apiKeyId", "principalId", "cognitoIdentityId", "caller", "userArn")
 _METADATA_STRINGS = (
     ("api_id", "apiId"),
@@ -122,9 +122,7 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
 def _present(record: dict[str, Any], key: str) -> Any:
     """The value of ``key``, or None when it is absent or a placeholder API Gateway wrote for no value."""
     value = record.get(key)
-    if type(value) is str and (value == "-" or value == ""):
-        return None
-    return value
+    return None if is_placeholder(value) else value
 
 
 def _string(value: Any) -> str | None:
@@ -193,4 +191,4 @@ def _add_metadata(record: dict[str, Any], metadata: dict[str, Any]) -> None:
     extra = _present(record, "metadata")
     if isinstance(extra, dict):  # the Moesif template's free-form metadata object
         metadata.update({key: value for key, value in extra.items()
-                         if value not in _PLACEHOLDERS and key not in metadata})
+                         if not is_placeholder(value) and key not in metadata})

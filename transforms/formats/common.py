@@ -29,9 +29,14 @@ def require_object(container: dict[str, Any], key: str, path: str) -> dict[str, 
     return value
 
 
+def is_placeholder(value: Any) -> bool:
+    """Absent, empty or ``-``: what gateways write for a variable without a value (SPEC §3: never a value)."""
+    return value is None or (type(value) is str and (value == "" or value == "-"))
+
+
 def require_string(container: dict[str, Any], key: str, path: str) -> str:
     value = container.get(key)
-    if value is None or value == "" or value == "-":
+    if is_placeholder(value):
         raise DecodeError(f"missing_field:{path}", f"{path} is required")
     if not isinstance(value, str):
         raise DecodeError(f"invalid_type:{path}", f"{path} must be a string, not {type(value).__name__}")
@@ -41,7 +46,7 @@ def require_string(container: dict[str, Any], key: str, path: str) -> str:
 def require_status(value: Any, path: str, numeric_string: bool = False) -> int:
     """An HTTP status: an integer 100–599 (a float like 200.0 only when whole; a numeric string only where
     the format quotes every value, as AWS access logs do)."""
-    if value is None or (numeric_string and (value == "" or value == "-")):
+    if value is None or (numeric_string and is_placeholder(value)):
         raise DecodeError(f"missing_field:{path}", f"{path} is required")
     if numeric_string and isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
@@ -74,7 +79,7 @@ def iso_time_ms(value: Any, path: str) -> int:
 
 def latency_ms(value: Any, path: str, numeric_string: bool = False) -> float | None:
     """A latency in ms ≥ 0, or None when absent; negative or non-numeric values are a DecodeError."""
-    if value is None or (numeric_string and (value == "" or value == "-")):
+    if value is None or (numeric_string and is_placeholder(value)):
         return None
     if numeric_string and type(value) is str and _is_decimal(value):
         value = float(value)
@@ -100,7 +105,7 @@ def optional_string(value: Any) -> str | None:
     """A string value, or None for absent, empty or the ``-`` placeholder (SPEC §3: never emitted as a
     value, in any format); numbers become their decimal text."""
     if type(value) is str:
-        return None if value == "" or value == "-" else value
+        return None if is_placeholder(value) else value
     if value is None or isinstance(value, bool):
         return None
     if is_number(value):

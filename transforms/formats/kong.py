@@ -15,6 +15,7 @@ from transforms.formats.common import (
     epoch_ms_time,
     first_present,
     headers_map,
+    is_placeholder,
     latency_ms,
     optional_string,
     require_object,
@@ -46,7 +47,7 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
     request = require_object(record, "request", "request")
     response = require_object(record, "response", "response")
     verb = request.get("method")
-    if type(verb) is not str or verb == "" or verb == "-":
+    if type(verb) is not str or is_placeholder(verb):
         verb = require_string(request, "method", "request.method")
     if "url" in request:
         uri = absolute_url(require_string(request, "url", "request.url"), "request.url")

@@ -20,6 +20,7 @@ from transforms.formats.common import (
     epoch_ms_time,
     headers_map,
     is_number,
+    is_placeholder,
     iso_time_ms,
     latency_ms,
     optional_string,
@@ -118,7 +119,7 @@ def _properties(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _required_text(value: Any, path: str) -> str:
-    if value is None or value == "" or value == "-":
+    if is_placeholder(value):
         raise DecodeError(f"missing_field:{path}", f"{path} is required")
     if not isinstance(value, str):
         raise DecodeError(f"invalid_type:{path}", f"{path} must be a string, not {type(value).__name__}")
