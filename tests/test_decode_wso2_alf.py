@@ -2,6 +2,7 @@
 Records written from the reference, full expected events asserted."""
 import base64
 import ipaddress
+import re
 
 import orjson
 from hypothesis import given, settings
@@ -246,3 +247,18 @@ def test_a_user_ip_is_kept_exactly_when_it_is_an_ip_address(text):
     except ValueError:
         expected = None
     assert wso2._real_ip(text) == (expected or None)
+
+
+# The pattern metrics_log_line used to be, kept here as the reference for its token-by-token reading.
+METRICS_LINE = re.compile(rb"apimMetrics:\s*apim:(response|faulty)\s*,\s*properties\s*:\s*(\{.*)\s*$", re.S)
+PIECES = st.sampled_from((b"apimMetrics:", b"apim:response", b"apim:faulty", b"apim:", b",", b"properties",
+                          b":", b"{", b'{"a":1}', b" ", b"\t", b"\n", b"\x0b", b"\x0c", b"\r", b"x", b"}"))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(pieces=st.lists(PIECES, max_size=14))
+def test_metrics_log_line_reads_what_the_reference_pattern_matches(pieces):
+    line = b"2026-11-25 10:00:00,000 INFO ELKCounterMetric " + b"".join(pieces)
+    match = METRICS_LINE.search(line)
+    expected = (match.group(2), match.group(1).decode()) if match else None
+    assert wso2.metrics_log_line(line) == expected

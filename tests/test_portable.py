@@ -114,7 +114,8 @@ def test_the_package_workers_install_ships_every_module_and_schema(tmp_path):
     # install and tests/test_compiled.py cover it.
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        "build", "local-run", ".venv", ".git", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache", "*.so", "*.c"))
+        "build", "local-run", ".venv", ".git", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache",
+        "*.so", "*.c"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path), str(source)], check=True, capture_output=True,
                    env={**os.environ, "GATEWAYSTREAM_PURE_PYTHON": "1"})

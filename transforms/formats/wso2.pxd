@@ -15,3 +15,14 @@ cdef bint _is_ipv4(str text)
 cdef _copy_body(dict properties, str key, str encoding_key, dict side)
 
 cdef _add_metadata(dict record, dict properties, dict metadata)
+
+@cython.locals(marker=Py_ssize_t)
+cpdef object metrics_log_line(bytes line)
+
+cdef object _event_after_marker(bytes line, Py_ssize_t position)
+
+@cython.locals(byte=cython.uchar)
+cdef Py_ssize_t _after_spaces(bytes line, Py_ssize_t position)
+
+@cython.locals(offset=Py_ssize_t, found=cython.uchar, expected=cython.uchar)
+cdef bint _has_at(bytes line, Py_ssize_t position, bytes token)

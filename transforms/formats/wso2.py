@@ -11,7 +11,6 @@ request time and ``metadata.latency_unknown`` says so.
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Any
 
 from transforms.event import format_epoch_ms, round_half_up
@@ -30,8 +29,7 @@ from transforms.formats.common import (
 FORMAT = "wso2"
 
 _SUPER_TENANT_SUFFIX = "@carbon.super"
-# What precedes the event's JSON object on an apim_metrics.log line, from the "apimMetrics:" marker on.
-_METRICS_HEAD = re.compile(rb"apimMetrics:\s*apim:(response|faulty)\s*,\s*properties\s*:\s*(?=\{)")
+_ABSENT = object()  # a key missing from the record (a null in it is not looked up in its properties)
 
 _METADATA_STRINGS = (
     ("api_name", "apiName"), ("api_id", "apiId"), ("api_type", "apiType"), ("api_creator", "apiCreator"),
@@ -57,13 +55,53 @@ def looks_like(record: dict[str, Any]) -> bool:
 
 def metrics_log_line(line: bytes) -> tuple[bytes, str] | None:
     """The event JSON and ``response``/``faulty`` of an ``apim_metrics.log`` line, or None if it is not one."""
-    start = line.find(b"apimMetrics:")
-    if start < 0:
+    # Read token by token rather than by a regex: this runs for every line of a WSO2 log (~1 µs saved).
+    marker = line.find(b"apimMetrics:")
+    while marker >= 0:
+        found = _event_after_marker(line, marker + 12)
+        if found is not None:
+            return found
+        marker = line.find(b"apimMetrics:", marker + 1)
+    return None
+
+
+def _event_after_marker(line: bytes, position: int) -> tuple[bytes, str] | None:
+    """``apim:response , properties :{…}`` (any ASCII whitespace between the tokens) from ``position`` on."""
+    position = _after_spaces(line, position)
+    if _has_at(line, position, b"apim:response"):
+        kind, position = "response", position + 13
+    elif _has_at(line, position, b"apim:faulty"):
+        kind, position = "faulty", position + 11
+    else:
         return None
-    match = _METRICS_HEAD.match(line, start)
-    if not match:
-        return None
-    return line[match.end():], "response" if match.group(1) == b"response" else "faulty"
+    for token in (b",", b"properties", b":"):
+        position = _after_spaces(line, position)
+        if not _has_at(line, position, token):
+            return None
+        position += len(token)
+    position = _after_spaces(line, position)
+    return (line[position:], kind) if _has_at(line, position, b"{") else None
+
+
+def _has_at(line: bytes, position: int, token: bytes) -> bool:
+    """``line.startswith(token, position)``, compared byte by byte (C when compiled, no method call)."""
+    if position + len(token) > len(line):
+        return False
+    for offset in range(len(token)):  # noqa: SIM110 (a C loop when compiled; all() would build a generator)
+        found, expected = line[position + offset], token[offset]
+        if found != expected:
+            return False
+    return True
+
+
+def _after_spaces(line: bytes, position: int) -> int:
+    """The position of the first byte at or after ``position`` that is not ASCII whitespace (regex ``\\s``)."""
+    while position < len(line):
+        byte = line[position]
+        if byte != 32 and not 9 <= byte <= 13:  # space, \t \n \v \f \r
+            break
+        position += 1
+    return position
 
 
 def decode(record: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +227,9 @@ def _copy_body(properties: dict[str, Any], key: str, encoding_key: str, side: di
 
 def _add_metadata(record: dict[str, Any], properties: dict[str, Any], metadata: dict[str, Any]) -> None:
     for key, name in _METADATA_STRINGS:
-        value = record.get(name) if name in record else properties.get(name)
+        value = record.get(name, _ABSENT)
+        if value is _ABSENT:
+            value = properties.get(name)
         if value is not None:
             if type(value) is not str:
                 value = optional_string(value)
