@@ -216,6 +216,7 @@ def test_gzip_record_and_same_ids_on_replay():
     [
         (b"", {}, "empty_input"),
         (b"  \n ", {}, "empty_input"),
+        (b"\x0b\x0c\r\t", {}, "empty_input"),  # every byte bytes.strip() removes
         (b"[]", {}, "empty_input"),
         (b"42", {}, "not_an_object"),
         (b'{"a": NaN}', {}, "non_finite_number"),

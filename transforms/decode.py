@@ -19,7 +19,7 @@ from transforms.acks import process_ledger
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.errors import DecodeError
 from transforms.event import TransactionIds
-from transforms.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS, detect, detect_container
+from transforms.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS
 from transforms.formats.wso2 import FORMAT as WSO2_FORMAT
 from transforms.formats.wso2 import metrics_log_line
 from transforms.records import RawRecord, SourcedEvent
@@ -51,8 +51,12 @@ class DecodeResult(NamedTuple):
 
 
 # Each leaf format's decode and split functions (split is None for one event per object), taken out of
-# their modules once.
+# their modules once: a module attribute is a dict lookup at every call.
 _LEAVES = MappingProxyType({name: (module.decode, SPLITTERS.get(name)) for name, module in DECODERS.items()})
+# Every object is checked for containers first, each by a key every container of its kind has, then for the
+# leaf formats in the order of DECODERS (transforms/formats/__init__.py says why the order matters).
+_CONTAINER_SHAPES = tuple((module.MARKER_KEY, name, module.looks_like) for name, module in CONTAINERS.items())
+_LEAF_SHAPES = tuple((name, module.looks_like) for name, module in DECODERS.items())
 
 # A Firehose body holding a gzip CloudWatch Logs envelope holding access-log lines is as deep as real
 # traffic nests; anything deeper is an attack on the decoder, not a gateway's output.
@@ -115,7 +119,7 @@ class _RecordDecoder:
         self.dead_letters.append(dead_letter("decode", reason, detail, source, payload))
 
     def decode_bytes(self, data: bytes, source: str, nesting: int) -> None:
-        if data[:2] == _GZIP_MAGIC:
+        if len(data) > 1 and data[0] == 0x1F and data[1] == 0x8B:  # _GZIP_MAGIC, compared in C
             try:
                 inflated = _gunzip(data, self.inflate_budget)
             except DecodeError as exc:
@@ -124,7 +128,7 @@ class _RecordDecoder:
             self.inflate_budget -= len(inflated)
             data = inflated
         # strip() copies the record: only a record that starts or ends with whitespace needs it.
-        stripped = data.strip() if data[:1].isspace() or data[-1:].isspace() else data
+        stripped = data.strip() if _is_space_at(data, 0) or _is_space_at(data, len(data) - 1) else data
         if not stripped:
             self.reject("empty_input", "the record holds no data", source, data)
             return
@@ -193,11 +197,11 @@ class _RecordDecoder:
     ) -> None:
         container = self.forced_container if nesting == 0 and self.forced_container else None
         if container is None and format_name is None:
-            container = detect_container(value)
+            container = _detect_container(value)
         if container is not None:
             self._unwrap(CONTAINERS[container], value, source, raw, nesting)
             return
-        name = format_name or self.forced_leaf or detect(value)
+        name = format_name or self.forced_leaf or _detect_leaf(value)
         leaf = _LEAVES.get(name) if name else None
         if leaf is None:
             self.reject("unknown_format", "no known gateway format has this shape", source, _payload(raw, value))
@@ -260,8 +264,27 @@ class _RecordDecoder:
         self.add_dead_letter(reason, detail, source, _payload(raw, element))
 
 
+def _detect_container(value: dict[str, Any]) -> str | None:
+    for marker, name, looks_like in _CONTAINER_SHAPES:
+        if marker in value and looks_like(value):
+            return name
+    return None
+
+
+def _detect_leaf(value: dict[str, Any]) -> str | None:
+    for name, looks_like in _LEAF_SHAPES:
+        if looks_like(value):
+            return name
+    return None
+
+
 def _opens_json(data: bytes) -> bool:
     return len(data) > 0 and (data[0] == 123 or data[0] == 91)  # { or [
+
+
+def _is_space_at(data: bytes, position: int) -> bool:
+    """ASCII whitespace, as ``bytes.strip`` removes it: space, \\t \\n \\v \\f \\r."""
+    return 0 <= position < len(data) and (data[position] == 32 or 9 <= data[position] <= 13)
 
 
 def _payload(raw: bytes | None, value: Any) -> bytes:

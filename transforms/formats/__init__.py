@@ -1,4 +1,4 @@
-"""Per-format decoders and detection by shape.
+"""Per-format decoders, in the order ``transforms/decode.py`` tries their shapes.
 
 A leaf format module exposes ``FORMAT``, ``looks_like(obj)`` and ``decode(obj) -> event`` (the event has a
 ``transaction_id`` only when the format carries the gateway's own request id), and optionally
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
-from typing import Any
 
 from transforms.formats import alf, aws_apigateway, cloudwatch_logs, firehose, kong, moesif, wso2
 
@@ -23,23 +22,3 @@ CONTAINERS: Mapping[str, ModuleType] = MappingProxyType(
 
 SPLITTERS = MappingProxyType({name: module.split for name, module in DECODERS.items() if hasattr(module, "split")})
 FORMAT_CHOICES = ("auto", *DECODERS, *CONTAINERS)
-
-# Every record is checked for containers first; a key every container has makes that check one lookup.
-# Functions are taken out of their modules once: a module attribute is a dict lookup at every call.
-_CONTAINER_MARKERS = tuple((module.MARKER_KEY, name, module.looks_like) for name, module in CONTAINERS.items())
-_LEAF_SHAPES = tuple((name, module.looks_like) for name, module in DECODERS.items())
-
-
-def detect_container(record: dict[str, Any]) -> str | None:
-    for marker, name, looks_like in _CONTAINER_MARKERS:
-        if marker in record and looks_like(record):
-            return name
-    return None
-
-
-def detect(record: dict[str, Any]) -> str | None:
-    """The name of the leaf format ``record`` has the shape of, or None."""
-    for name, looks_like in _LEAF_SHAPES:
-        if looks_like(record):
-            return name
-    return None
