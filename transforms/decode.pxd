@@ -1,5 +1,6 @@
 # C types for decode.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
+from transforms.formats.common cimport is_ascii_space
 
 cdef class _RecordDecoder:
     cdef public bytes raw
@@ -21,6 +22,8 @@ cdef class _RecordDecoder:
     cpdef _decode_leaf(self, str name, object decode, dict element, str source, object raw)
 
 cdef bint _opens_json(bytes data)
+@cython.locals(byte=cython.uchar)
 cdef bint _is_space_at(bytes data, Py_ssize_t position)
+cdef bint _is_gzip(bytes data)
 cdef object _detect_container(dict value)
 cdef object _detect_leaf(dict value)

@@ -4,6 +4,7 @@ cimport cython
 
 cpdef bint is_number(object value)
 cpdef bint is_placeholder(object value)
+cpdef bint is_ascii_space(long byte) noexcept
 cpdef dict require_object(dict container, str key, str path)
 cpdef str require_string(dict container, str key, str path)
 cpdef object require_status(object value, str path, bint numeric_string=*)

@@ -34,6 +34,11 @@ def is_placeholder(value: Any) -> bool:
     return value is None or (type(value) is str and (value == "" or value == "-"))
 
 
+def is_ascii_space(byte: int) -> bool:
+    """Space, \\t \\n \\v \\f \\r: the bytes ``bytes.strip()`` removes and a bytes regex's ``\\s`` matches."""
+    return byte == 32 or 9 <= byte <= 13
+
+
 def require_string(container: dict[str, Any], key: str, path: str) -> str:
     value = container.get(key)
     if is_placeholder(value):
@@ -200,7 +205,7 @@ def absolute_url(value: str, path: str) -> str:
                 port = port * 10 + ord(value[port_end]) - 48
                 port_end += 1
             if port_end - position in (2, 3, 4, 5, 6) and (port_end == length or value[port_end] in "/?#"):
-                if port == (80 if host_start == 7 else 443):
+                if port == _DEFAULT_PORTS["http" if host_start == 7 else "https"]:
                     return value[:position] + value[port_end:]
                 if port <= 65535:
                     return value

@@ -18,6 +18,7 @@ from transforms.formats.common import (
     DecodeError,
     epoch_ms_time,
     headers_map,
+    is_ascii_space,
     is_number,
     is_placeholder,
     iso_time_ms,
@@ -98,7 +99,7 @@ def _after_spaces(line: bytes, position: int) -> int:
     """The position of the first byte at or after ``position`` that is not ASCII whitespace (regex ``\\s``)."""
     while position < len(line):
         byte = line[position]
-        if byte != 32 and not 9 <= byte <= 13:  # space, \t \n \v \f \r
+        if not is_ascii_space(byte):
             break
         position += 1
     return position
