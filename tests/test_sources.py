@@ -4,7 +4,8 @@ import io
 import pytest
 
 from transforms import sources
-from transforms.sources import is_line_delimited, records_of_file, split_lines
+from transforms.records import RawRecord
+from transforms.sources import chunks, is_line_delimited, records_of_file, split_lines
 
 
 @pytest.fixture(params=[1 << 20, 7, 1], ids=["1MiB-chunks", "7-byte-chunks", "1-byte-chunks"])
@@ -35,3 +36,15 @@ def test_file_kinds():
     assert (whole.data, whole.source) == (b"[1,\n2]", "file:x.json")
     assert [r.source for r in records_of_file("x.jsonl", io.BytesIO(b"1\n2\n"), 100)] == [
         "file:x.jsonl#line=1", "file:x.jsonl#line=2"]
+
+
+def test_chunks_keep_every_record_in_order_and_close_on_count_or_bytes():
+    records = [RawRecord(b"x" * size, f"s#{n}") for n, size in enumerate([3, 3, 3, 9, 1, 1, 1, 1, 20])]
+    cut = list(chunks(iter(records), max_records=3, max_bytes=10))
+    assert [[record.source for record in chunk.records] for chunk in cut] == [
+        ["s#0", "s#1", "s#2"],  # three records
+        ["s#3", "s#4"],  # 9 + 1 bytes; one more would pass 10
+        ["s#5", "s#6", "s#7"],
+        ["s#8"],  # larger than max_bytes alone: a chunk of its own, never dropped
+    ]
+    assert list(chunks(iter([]))) == []

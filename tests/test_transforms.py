@@ -15,8 +15,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.test_decode import KONG_05, KONG_39
 from transforms.batching import BatchEvents, shard_key
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
-from transforms.decode import DecodeRecords, DecodeSettings
-from transforms.records import RawRecord, SourcedEvent
+from transforms.decode import DecodeRecords, DecodeSettings, decode_record
+from transforms.records import RawRecord, RecordChunk, SourcedEvent
 from transforms.sink import RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
 
 
@@ -27,8 +27,6 @@ def kong_event(n):
 
 
 def decoded_events(count):
-    from transforms.decode import decode_record
-
     return [decode_record(RawRecord(orjson.dumps(kong_event(n)), f"s#{n}")).events[0] for n in range(count)]
 
 
@@ -38,6 +36,18 @@ def test_decode_records_splits_events_and_dead_letters():
         decoded = p | beam.Create(records) | DecodeRecords(DecodeSettings())
         assert_that(decoded.events | "Sources" >> beam.Map(lambda item: item.source), equal_to(["a", "c"]),
                     label="events")
+        assert_that(decoded[DEAD_LETTER_TAG] | beam.Map(lambda d: (d["source"], d["reason"])),
+                    equal_to([("b", "invalid_json")]), label="dead")
+
+
+def test_a_chunk_of_records_decodes_as_its_records_do():
+    records = [RawRecord(orjson.dumps(KONG_05), "a"), RawRecord(b"{oops", "b"), RawRecord(orjson.dumps(KONG_39), "c")]
+    with BeamTestPipeline() as p:
+        decoded = p | beam.Create([RecordChunk(records[:2]), RecordChunk(records[2:])]) | DecodeRecords(
+            DecodeSettings())
+        assert_that(decoded.events | "Events" >> beam.Map(lambda item: (item.source, item.event["request"]["uri"])),
+                    equal_to([(record.source, event.event["request"]["uri"])
+                              for record in records for event in decode_record(record).events]), label="events")
         assert_that(decoded[DEAD_LETTER_TAG] | beam.Map(lambda d: (d["source"], d["reason"])),
                     equal_to([("b", "invalid_json")]), label="dead")
 

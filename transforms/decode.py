@@ -23,7 +23,7 @@ from transforms.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS
 from transforms.formats.common import is_ascii_space
 from transforms.formats.wso2 import FORMAT as WSO2_FORMAT
 from transforms.formats.wso2 import metrics_log_line
-from transforms.records import RawRecord, SourcedEvent
+from transforms.records import RawRecord, RecordChunk, SourcedEvent
 from transforms.strict_json import DEFAULT_MAX_DEPTH
 from transforms.strict_json import loads as strict_loads
 from transforms.worker_gc import tune_for_event_throughput
@@ -336,20 +336,33 @@ class _DecodeFn(beam.DoFn):
         self._ledger = process_ledger()
         tune_for_event_throughput()  # the first step of every worker that handles events
 
-    def process(self, record: RawRecord):
+    def process(self, element: RawRecord | RecordChunk):
+        if type(element) is not RecordChunk:
+            yield from self._outputs(self._decode(element))
+            return
+        # The whole chunk first, then its outputs: see RecordChunk.
+        results = [self._decode(record) for record in element.records]
+        for result in results:
+            yield from self._outputs(result)
+
+    def _decode(self, record: RawRecord) -> DecodeResult:
         self._records.inc()
         result = decode_record(record, self._settings)
         self._ledger.expect(record.source, len(result.events) + len(result.dead_letters))
         self._events.inc(len(result.events))
         if result.control_messages:
             self._control_messages.inc(result.control_messages)
+        return result
+
+    @staticmethod
+    def _outputs(result: DecodeResult):
         yield from result.events
         for letter in result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
 
 
 class DecodeRecords(beam.PTransform):
-    """RawRecord → SourcedEvent, with dead letters on the ``dead_letters`` output."""
+    """RawRecord or RecordChunk → SourcedEvent, with dead letters on the ``dead_letters`` output."""
 
     def __init__(self, settings: DecodeSettings):
         super().__init__()

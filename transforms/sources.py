@@ -14,11 +14,13 @@ from apache_beam.io import fileio
 from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub
 from apache_beam.metrics import Metrics
 
-from transforms.records import RawRecord
+from transforms.records import RawRecord, RecordChunk
 
 LINE_DELIMITED_SUFFIXES = (".jsonl", ".ndjson", ".log")
 DEAD_LETTER_SUFFIX = ".avro"
 _READ_CHUNK = 1024 * 1024
+CHUNK_RECORDS = 256  # records per RecordChunk, and at most
+CHUNK_BYTES = 4 * 1024 * 1024  # bytes of records per RecordChunk (one record alone may exceed it)
 
 
 def is_line_delimited(path: str) -> bool:
@@ -68,6 +70,21 @@ def records_of_file(path: str, handle, max_record_bytes: int) -> Iterator[RawRec
         yield RawRecord(handle.read(max_record_bytes + 1), f"file:{path}")
 
 
+def chunks(records: Iterator[RawRecord], max_records: int = CHUNK_RECORDS,
+           max_bytes: int = CHUNK_BYTES) -> Iterator[RecordChunk]:
+    """``records`` in order, cut into chunks of at most ``max_records`` records and ``max_bytes`` bytes."""
+    chunk: list[RawRecord] = []
+    size = 0
+    for record in records:
+        if chunk and (len(chunk) == max_records or size + len(record.data) > max_bytes):
+            yield RecordChunk(chunk)
+            chunk, size = [], 0
+        chunk.append(record)
+        size += len(record.data)
+    if chunk:
+        yield RecordChunk(chunk)
+
+
 class _ReadFileRecordsFn(beam.DoFn):
     def __init__(self, max_record_bytes: int):
         self._max_record_bytes = max_record_bytes
@@ -79,11 +96,12 @@ class _ReadFileRecordsFn(beam.DoFn):
         # Avro files carry their own compression; everything else is decompressed by suffix (.gz).
         compression = "uncompressed" if path.endswith(DEAD_LETTER_SUFFIX) else None
         with readable.open(mime_type="application/octet-stream", compression_type=compression) as handle:
-            yield from records_of_file(path, handle, self._max_record_bytes)
+            yield from chunks(records_of_file(path, handle, self._max_record_bytes))
 
 
 class ReadFileRecords(beam.PTransform):
-    """A file glob (any Beam filesystem: local, gs://, s3://) → RawRecord. Bounded."""
+    """A file glob (any Beam filesystem: local, gs://, s3://) → RecordChunk (each file's records in order).
+    Bounded."""
 
     def __init__(self, pattern: str, max_record_bytes: int):
         super().__init__()
