@@ -90,3 +90,18 @@ def test_identify_does_not_modify_its_input():
     result = identify(original, IdentitySettings())
     assert result["user_id"] == "cust-1" and result["request"]["api_version"] == "2"
     assert orjson.dumps(original) == snapshot
+
+
+def test_a_header_in_its_configured_case_wins_else_the_first_non_empty_in_any_case():
+    settings = IdentitySettings(user_id_header="X-User", company_id_header="X-Org",
+                                authorization_header_name=("Authorization",))
+    both_cases = identify(event({"x-user": "lower", "X-User": "exact", "X-ORG": "", "x-org": "org-b"}), settings)
+    assert (both_cases["user_id"], both_cases["company_id"]) == ("exact", "org-b")
+    empty_exact = event({"Authorization": "", "AUTHORIZATION": f"Bearer {jwt({'sub': 'u-from-upper'})}"})
+    assert identify(empty_exact, settings)["user_id"] == "u-from-upper"  # an empty header is no header
+
+
+def test_one_header_named_for_two_fields_fills_both():
+    settings = IdentitySettings(user_id_header="X-Principal", company_id_header="x-principal")
+    result = identify(event({"X-PRINCIPAL": "acme"}), settings)
+    assert (result["user_id"], result["company_id"]) == ("acme", "acme")

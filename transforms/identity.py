@@ -43,39 +43,55 @@ class IdentitySettings:
     api_version: str | None = None
 
     @functools.cached_property
-    def lowered_names(self) -> LoweredNames:
-        """The header-name memo shared by every lookup of this configuration."""
-        return LoweredNames()
+    def wanted_headers(self) -> WantedHeaders:
+        """Every header identify reads, found in one pass over each header map."""
+        return WantedHeaders((self.user_id_header, self.company_id_header, self.api_version_header,
+                              *self.authorization_header_name))
 
 
-def header_value(event: dict[str, Any], name: str, lowered: LoweredNames | None = None) -> str | None:
-    """A header's value, case-insensitively, from the request and then the response (SPEC §4)."""
-    for side in ("request", "response"):
-        headers = (event.get(side) or {}).get("headers") or {}
-        if name in headers and headers[name]:
-            return headers[name]
-        value = _any_case_value(headers, name, lowered)
-        if value:
-            return value
-    return None
+class WantedHeaders:
+    """Header names to look up case-insensitively, each at a fixed position of ``find``'s answer (a name
+    configured twice, in any case, shares the position of its first mention; None is never found)."""
 
+    def __init__(self, names: tuple[str | None, ...]):
+        self.names = names
+        self.slots: dict[str, int] = {}  # lower-cased name → slot
+        self.exact_names: list[str] = []  # each slot's first spelling, the one an exact match must have
+        self.positions: list[int] = []  # each name's slot, -1 for None
+        for name in names:
+            if name is None:
+                self.positions.append(-1)
+                continue
+            if name.lower() not in self.slots:
+                self.slots[name.lower()] = len(self.exact_names)
+                self.exact_names.append(name)
+            self.positions.append(self.slots[name.lower()])
+        self.lowered = LoweredNames()
 
-def request_header(event: dict[str, Any], name: str, lowered: LoweredNames | None = None) -> str | None:
-    """A request header's value, case-insensitively (an exact match first)."""
-    headers = event["request"].get("headers") or {}
-    if name in headers:
-        return headers[name] or None
-    return _any_case_value(headers, name, lowered)
+    def find(self, headers: dict[str, str]) -> list[str | None]:
+        """Per slot, the header's value: the exact spelling's when it is non-empty, else the first non-empty value
+        in any case (SPEC §4)."""
+        found: list[str | None] = [None] * len(self.slots)
+        exact = [False] * len(self.slots)
+        known = self.lowered.known
+        for key, value in headers.items():
+            if not value:
+                continue
+            lowered = known.get(key)
+            slot = self.slots.get(self.lowered.learn(key) if lowered is None else lowered)
+            if slot is None or exact[slot]:
+                continue
+            if key == self.exact_names[slot]:
+                found[slot] = value
+                exact[slot] = True
+            elif found[slot] is None:
+                found[slot] = value
+        return found
 
-
-def _any_case_value(headers: dict[str, str], name: str, lowered: LoweredNames | None) -> str | None:
-    """The first non-empty value of a header whose name is ``name`` in any case."""
-    wanted = name.lower()
-    lowered = LoweredNames() if lowered is None else lowered
-    for key, value in headers.items():
-        if value and lowered[key] == wanted:
-            return value
-    return None
+    def value(self, found: list[str | None], index: int) -> str | None:
+        """The value found for the ``index``-th name given to the constructor."""
+        slot = self.positions[index]
+        return None if slot < 0 else found[slot]
 
 
 def jwt_claims(authorization: str) -> dict[str, Any] | None:
@@ -112,40 +128,51 @@ def claim(claims: dict[str, Any], field: str) -> str | None:
     return text or None
 
 
+_USER, _COMPANY, _API_VERSION, _FIRST_AUTHORIZATION = range(4)  # positions in IdentitySettings.wanted_headers
+
+
 def identify(event: dict[str, Any], settings: IdentitySettings) -> dict[str, Any]:
     """``event`` with ``user_id``, ``company_id`` and ``request.api_version`` set per SPEC §4; the input is
     not modified."""
+    wanted = settings.wanted_headers
+    request = event["request"]
+    in_request = wanted.find(request.get("headers") or {})
+    user_id = wanted.value(in_request, _USER)
+    company_id = wanted.value(in_request, _COMPANY)
+    if user_id is None or company_id is None:
+        response = event.get("response") or {}
+        in_response = wanted.find(response.get("headers") or {})
+        user_id = user_id or wanted.value(in_response, _USER)
+        company_id = company_id or wanted.value(in_response, _COMPANY)
     found: dict[str, str] = {}
-    for field_name, header in (("user_id", settings.user_id_header), ("company_id", settings.company_id_header)):
-        value = header_value(event, header, settings.lowered_names) if header else None
-        if value:
-            found[field_name] = value
-    if not (found.get("user_id") or event.get("user_id")) or not (found.get("company_id") or event.get("company_id")):
-        claims = _first_jwt(event, settings)
+    if user_id:
+        found["user_id"] = user_id
+    if company_id:
+        found["company_id"] = company_id
+    if not (user_id or event.get("user_id")) or not (company_id or event.get("company_id")):
+        claims = _first_jwt(wanted, in_request, len(settings.authorization_header_name))
         if claims:
-            if not (found.get("user_id") or event.get("user_id")):
+            if not (user_id or event.get("user_id")):
                 user_id = claim(claims, settings.authorization_user_id_field)
                 if user_id:
                     found["user_id"] = user_id
-            if not (found.get("company_id") or event.get("company_id")):
+            if not (company_id or event.get("company_id")):
                 for name in settings.authorization_company_id_field:
                     company_id = claim(claims, name)
                     if company_id:
                         found["company_id"] = company_id
                         break
     identified = {**event, **found} if found else event
-    if not event["request"].get("api_version"):
-        version = (request_header(event, settings.api_version_header, settings.lowered_names)
-                   if settings.api_version_header else None) \
-            or settings.api_version
+    if not request.get("api_version"):
+        version = wanted.value(in_request, _API_VERSION) or settings.api_version
         if version:
-            identified = {**identified, "request": {**event["request"], "api_version": version}}
+            identified = {**identified, "request": {**request, "api_version": version}}
     return identified
 
 
-def _first_jwt(event: dict[str, Any], settings: IdentitySettings) -> dict[str, Any] | None:
-    for name in settings.authorization_header_name:
-        value = request_header(event, name, settings.lowered_names)
+def _first_jwt(wanted: WantedHeaders, in_request: list[str | None], count: int) -> dict[str, Any] | None:
+    for index in range(_FIRST_AUTHORIZATION, _FIRST_AUTHORIZATION + count):
+        value = wanted.value(in_request, index)
         if value:
             return jwt_claims(value)  # the first header present decides, as in Moesif's Kong plugin
     return None
