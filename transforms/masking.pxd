@@ -19,3 +19,5 @@ cdef list _mask_array(list value, MatchedNames hits, LoweredNames lowered, tuple
 
 @cython.locals(below=tuple, path=tuple)
 cdef tuple _paths_below(str name, tuple paths)
+
+cpdef object _mask_urls(object value, MatchedNames masked_names)

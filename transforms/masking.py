@@ -142,10 +142,11 @@ class _BodyMasks:
 def mask_headers(headers: dict[str, str], masked_names: frozenset[str] | MatchedNames) -> dict[str, str]:
     hits = masked_names if isinstance(masked_names, MatchedNames) else MatchedNames(masked_names)
     known = hits.known
-    masked = {}
-    for name, value in headers.items():
+    masked = dict(headers)  # a copy even when nothing is masked: typed masks (user_agent) write into it
+    for name in headers:
         hit = known.get(name)
-        masked[name] = MASK if hit or (hit is None and hits.learn(name)) else value
+        if hit or (hit is None and hits.learn(name)):
+            masked[name] = MASK
     return masked
 
 
@@ -361,13 +362,28 @@ def _paths_below(name: str, paths: tuple[tuple[str, ...], ...]) -> tuple[tuple[s
 
 
 def _mask_urls(value: Any, masked_names: MatchedNames) -> Any:
-    """Query masks in every string of ``metadata`` that carries a query (upstream URIs, destinations)."""
+    """Query masks in every string of ``metadata`` that carries a query (upstream URIs, destinations); copy on
+    write, like the body masks."""
     if isinstance(value, str):
         return mask_query(value, masked_names) if "?" in value else value
     if isinstance(value, dict):
-        return {key: _mask_urls(child, masked_names) for key, child in value.items()}
+        copy = None
+        for key, child in value.items():
+            new = _mask_urls(child, masked_names)
+            if new is not child:
+                if copy is None:
+                    copy = dict(value)
+                copy[key] = new
+        return value if copy is None else copy
     if isinstance(value, list):
-        return [_mask_urls(child, masked_names) for child in value]
+        copy = None
+        for position, child in enumerate(value):
+            new = _mask_urls(child, masked_names)
+            if new is not child:
+                if copy is None:
+                    copy = list(value)
+                copy[position] = new
+        return value if copy is None else copy
     return value
 
 
