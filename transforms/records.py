@@ -20,7 +20,7 @@ class RawRecord(NamedTuple):
 
 
 class RecordChunk(NamedTuple):
-    """Consecutive records of one file, read as one element. A replay's decode step then runs over many records
+    """Consecutive records of one file, read as one element. A replay's decode step then runs over several records
     in a row, its code and tables hot in the CPU's caches, instead of taking each record between the later steps
     of the one before: ``benchmarks/RESULTS.md`` has the measure. Streaming sources send single records, each
     with its own timestamp."""
