@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline import direct_bundles, direct_pubsub, direct_sdf, direct_specs, graph, portable  # noqa: F401 - portable registers the PROCESS worker handler
+from pipeline import direct_bundles, direct_prism, direct_pubsub, direct_sdf, direct_specs, graph, portable  # noqa: F401 - portable registers the PROCESS worker handler
 from pipeline.options import describe, kinesis_settings, parse_options
 from pipeline.summary import print_summary
 from transforms import kinesis
@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log.info("options: %s", describe(args))
     direct_specs.cache_dofn_specs()  # these two affect only the local DirectRunner
     direct_bundles.commit_only_nonempty_bundles()
+    if is_local_runner(pipeline_options.view_as(StandardOptions).runner):
+        direct_prism.never_try_prism()
     if args.subscription or args.topic:
         direct_pubsub.use_short_pulls()  # only the local DirectRunner's Pub/Sub read is affected
     if args.kinesis_stream:

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.collector import Collector
+from pipeline.direct_prism import never_try_prism
 from pipeline.local_services import start_kinesalite, start_pubsub_emulator
+
+never_try_prism()  # the tests' DirectRunner pipelines run on Beam's Python runners, offline (pipeline/direct_prism.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 APPLICATION_ID = "test-application-id-0042"

@@ -4,12 +4,14 @@ import time
 from types import SimpleNamespace
 
 import apache_beam as beam
+import pytest
 from apache_beam.runners.direct.bundle_factory import BundleFactory
 from apache_beam.runners.direct.transform_evaluator import _ParDoEvaluator, _PubSubReadEvaluator
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.direct_bundles import commit_only_nonempty_bundles
+from pipeline.direct_prism import PrismNotTried, never_try_prism
 from pipeline.direct_pubsub import DELIVERY_LAG_SECS, _ShortPullClient, use_short_pulls, watermark_after_pull
 from pipeline.direct_specs import cache_dofn_specs
 from pipeline.local_services import wait_for
@@ -133,3 +135,25 @@ def test_the_pubsub_read_pulls_one_bundle_ahead_and_no_more():
     wait_for(lambda: len(process_ledger()) - held_before == 9, 10, "the third bundle, pulled ahead and held",
              interval=0.01)
     assert backlog.pulls == 3
+
+
+def test_a_bounded_direct_runner_pipeline_runs_on_the_python_runner_without_fetching_prism(monkeypatch, tmp_path):
+    """Beam's DirectRunner would download Prism from GitHub and run a bounded graph there; it must not."""
+    from apache_beam.runners.portability import prism_runner
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    fetched = []
+    monkeypatch.setattr(prism_runner.PrismJobServer, "_download_to_local_path",
+                        lambda self, *args, **kwargs: fetched.append(args))
+    never_try_prism()
+    output = tmp_path / "out"
+    pipeline = beam.Pipeline(runner="DirectRunner")
+    _ = pipeline | beam.Create(["a", "b"]) | beam.Map(str.upper) | beam.io.WriteToText(str(output))
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    assert isinstance(result, fn_runner.RunnerResult)
+    assert sorted(line for path in tmp_path.glob("out*") for line in path.read_text().split()) == ["A", "B"]
+    assert fetched == []
+    with pytest.raises(PrismNotTried):
+        prism_runner.PrismRunner().run_pipeline(pipeline, pipeline.options)
