@@ -1,5 +1,6 @@
 """The patches that make Beam 2.77's local DirectRunner fit our pipeline (pipeline/direct_*.py), each checked
 on the runner's own objects; the end-to-end effects are in the Kinesis and Pub/Sub integration tests."""
+import threading
 import time
 from types import SimpleNamespace
 
@@ -10,9 +11,16 @@ from apache_beam.runners.direct.transform_evaluator import _ParDoEvaluator, _Pub
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
+from pipeline import direct_pubsub
 from pipeline.direct_bundles import commit_only_nonempty_bundles
 from pipeline.direct_prism import PrismNotTried, never_try_prism
-from pipeline.direct_pubsub import DELIVERY_LAG_SECS, _ShortPullClient, use_short_pulls, watermark_after_pull
+from pipeline.direct_pubsub import (
+    DELIVERY_LAG_SECS,
+    _ShortPullClient,
+    _SubscriptionAcker,
+    use_short_pulls,
+    watermark_after_pull,
+)
 from pipeline.direct_specs import cache_dofn_specs
 from pipeline.local_services import wait_for
 from transforms.acks import process_ledger
@@ -157,3 +165,31 @@ def test_a_bounded_direct_runner_pipeline_runs_on_the_python_runner_without_fetc
     assert fetched == []
     with pytest.raises(PrismNotTried):
         prism_runner.PrismRunner().run_pipeline(pipeline, pipeline.options)
+
+
+def test_pubsub_acknowledgements_leave_the_runner_thread_and_the_waiting_ones_go_out_together(monkeypatch, caplog):
+    monkeypatch.setattr(direct_pubsub, "MAX_ACK_IDS_PER_CALL", 3)
+    first_call_may_return = threading.Event()
+    calls: list[list[str]] = []
+
+    class Emulator:
+        def acknowledge(self, subscription, ack_ids):
+            calls.append(list(ack_ids))
+            if len(calls) == 1:
+                first_call_may_return.wait(30)
+            elif len(calls) == 2:
+                raise RuntimeError("emulator unavailable")
+
+    acker = _SubscriptionAcker(Emulator(), "projects/local/subscriptions/s")
+    acker.acknowledge(["a"])
+    wait_for(lambda: len(calls) == 1, 10, "the first acknowledge call")
+    acker.acknowledge(["b", "c"])  # returns while the first call is still out
+    acker.acknowledge(["d", "e"])
+    assert calls == [["a"]]
+    first_call_may_return.set()
+    wait_for(lambda: len(calls) == 3, 10, "the waiting ack ids, sent together in calls of at most 3")
+    assert calls[1:] == [["b", "c", "d"], ["e"]]
+    assert "could not acknowledge 3 Pub/Sub messages (they will be read again): RuntimeError" in caplog.text
+    acker.acknowledge(["f"])  # the sender goes on after a failed call
+    wait_for(lambda: len(calls) == 4, 10, "an acknowledgement after the failure")
+    assert calls[3] == ["f"]
