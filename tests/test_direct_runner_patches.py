@@ -12,7 +12,7 @@ from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline import direct_pubsub
-from pipeline.direct_bundles import commit_only_nonempty_bundles
+from pipeline.direct_bundles import commit_only_nonempty_bundles, stack_by_timestamp_micros
 from pipeline.direct_prism import PrismNotTried, never_try_prism
 from pipeline.direct_pubsub import (
     DELIVERY_LAG_SECS,
@@ -193,3 +193,27 @@ def test_pubsub_acknowledgements_leave_the_runner_thread_and_the_waiting_ones_go
     acker.acknowledge(["f"])  # the sender goes on after a failed call
     wait_for(lambda: len(calls) == 4, 10, "an acknowledgement after the failure")
     assert calls[3] == ["f"]
+
+
+def test_output_bundles_stack_values_that_share_timestamp_windows_and_pane_only():
+    from apache_beam.transforms.window import IntervalWindow
+    from apache_beam.utils.windowed_value import WindowedValue
+
+    stack_by_timestamp_micros()
+    bundle = BundleFactory(stacked=True).create_bundle(beam.Pipeline() | beam.Create([1]))
+    later, other_window = Timestamp(micros=2_000_001), (IntervalWindow(0, 10),)
+    for value, timestamp, windows in [("a", Timestamp(2), GlobalWindows.windowed_value(0).windows),
+                                      ("b", Timestamp(2), GlobalWindows.windowed_value(0).windows),
+                                      ("c", Timestamp(2), GlobalWindows.windowed_value(0).windows),
+                                      ("d", later, GlobalWindows.windowed_value(0).windows),
+                                      ("e", later, other_window)]:
+        bundle.add(WindowedValue(value, timestamp, windows))
+
+    assert len(bundle._elements) == 3  # a-c stacked, then d, then e
+    assert [(wv.value, wv.timestamp, wv.windows) for wv in bundle.get_elements_iterable()] == [
+        ("a", Timestamp(2), GlobalWindows.windowed_value(0).windows),
+        ("b", Timestamp(2), GlobalWindows.windowed_value(0).windows),
+        ("c", Timestamp(2), GlobalWindows.windowed_value(0).windows),
+        ("d", later, GlobalWindows.windowed_value(0).windows),
+        ("e", later, other_window),
+    ]
