@@ -37,6 +37,28 @@ def test_5xx_and_dropped_connections_are_retried_until_delivered(collector):
     assert collector.store.counts()["events"] == 3
 
 
+def test_sinks_of_one_process_share_kept_alive_connections(collector):
+    """Beam's DirectRunner sets the delivery DoFn up and tears it down for every bundle: each sink below stands
+    for one bundle's, and the second sends over the connection the first opened."""
+    for _ in range(3):
+        sink = open_sink(collector)
+        assert sink.send(batch_body(), 3).ok
+        sink.close()
+    assert collector.request_counts()["connections"] == 1
+    assert collector.store.counts()["events"] == 9
+
+
+def test_a_stopped_collector_ends_its_kept_alive_connections(tmp_path):
+    from pipeline.collector import Collector
+
+    with Collector(str(tmp_path / "first.db")) as first:
+        assert open_sink(first).send(batch_body(), 3).ok
+    with Collector(str(tmp_path / "second.db")) as second:
+        assert open_sink(second).send(batch_body(), 3).ok
+        assert second.request_counts()["connections"] == 1
+    assert first.request_counts()["connections"] == 1
+
+
 def test_retry_after_is_honoured(collector):
     collector.faults.configure(fail_next=1, status=429, retry_after="2")
     started = time.monotonic()

@@ -14,6 +14,7 @@ split the batch in halves and send each.
 from __future__ import annotations
 
 import email.utils
+import functools
 import gzip
 import hashlib
 import logging
@@ -108,7 +109,7 @@ class AnalyticsApiSink(BatchSink):
                  retry: RetryPolicy = RetryPolicy()):
         self._url = api_endpoint.rstrip("/") + BATCH_PATH
         self._application_id = application_id
-        self._timeout = urllib3.Timeout(connect=connect_timeout_ms / 1000, read=send_timeout_ms / 1000)
+        self._timeouts_secs = (connect_timeout_ms / 1000, send_timeout_ms / 1000)
         self._retry = retry
         self._pool: urllib3.PoolManager | None = None
         self._random = random.Random()
@@ -117,10 +118,7 @@ class AnalyticsApiSink(BatchSink):
         return f"{self._url} (application id {redact_secret(self._application_id)})"
 
     def open(self) -> None:
-        # One keep-alive pool per DoFn instance; urllib3 does no retries of its own (retries=False) so
-        # that every attempt is counted and classified here.
-        # maxsize: a connection for each of up to 16 batches in flight (--batches_in_flight) kept alive.
-        self._pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False, timeout=self._timeout)
+        self._pool = _keep_alive_pool(*self._timeouts_secs)
 
     def send(self, body: bytes, count: int) -> DeliveryResult:
         assert self._pool is not None, "open() was not called"
@@ -165,8 +163,19 @@ class AnalyticsApiSink(BatchSink):
                 retry_after_secs(response.headers.get("Retry-After")))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.clear()
+        self._pool = None  # the pool is the process's (_keep_alive_pool): its connections stay open for the next
+
+
+@functools.cache
+def _keep_alive_pool(connect_timeout_secs: float, read_timeout_secs: float) -> urllib3.PoolManager:
+    """The process's keep-alive connections for one timeout setting, shared by every sink (urllib3's pools are
+    thread-safe). Per sink they lasted one bundle on Beam's local DirectRunner, which sets a DoFn up and tears it
+    down for every bundle: each bundle opened new connections (a TLS handshake each to a remote collector).
+    urllib3 does no retries of its own (retries=False), so that every attempt is counted and classified here.
+    maxsize: a connection for each of up to 16 batches in flight (--batches_in_flight) is kept alive; more are
+    opened when needed and closed after use."""
+    return urllib3.PoolManager(num_pools=4, maxsize=16, retries=False,
+                               timeout=urllib3.Timeout(connect=connect_timeout_secs, read=read_timeout_secs))
 
 
 def _retryable(result: DeliveryResult) -> bool:

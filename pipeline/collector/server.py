@@ -8,6 +8,7 @@ Fault modes for tests (``pipeline/collector/faults.py``): ``collector.faults`` o
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import socket
 import threading
@@ -170,6 +171,28 @@ class _Server(ThreadingHTTPServer):
         self._requests_by_status: dict[int | str, int] = {}
         self._batches_in_progress = 0
         self._most_batches_in_progress = 0
+        self._connections = 0
+        self._open_connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._counts_lock:
+            self._connections += 1  # one per accepted TCP connection: keep-alive tests count them
+            self._open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._counts_lock:
+            self._open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """Ends every kept-alive connection: a stopped collector must not go on serving them from their threads
+        (a client's pooled connection would reach a stopped collector's store)."""
+        with self._counts_lock:
+            connections, self._open_connections = self._open_connections, set()
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client: nothing left to end
+                connection.shutdown(socket.SHUT_RDWR)
 
     def count_request(self, status: int | str) -> None:
         with self._counts_lock:
@@ -188,8 +211,9 @@ class _Server(ThreadingHTTPServer):
         with self._counts_lock:
             by_status = dict(self._requests_by_status)
             most_at_once = self._most_batches_in_progress
+            connections = self._connections
         return {"requests": sum(by_status.values()), "requests_by_status": {str(k): v for k, v in by_status.items()},
-                "most_batch_requests_at_once": most_at_once}
+                "most_batch_requests_at_once": most_at_once, "connections": connections}
 
 
 class Collector:
@@ -221,6 +245,7 @@ class Collector:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_open_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.store.close()
