@@ -366,23 +366,15 @@ def _mask_urls(value: Any, masked_names: MatchedNames) -> Any:
     write, like the body masks."""
     if isinstance(value, str):
         return mask_query(value, masked_names) if "?" in value else value
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
+        is_dict = isinstance(value, dict)
         copy = None
-        for key, child in value.items():
+        for key, child in (value.items() if is_dict else enumerate(value)):
             new = _mask_urls(child, masked_names)
             if new is not child:
                 if copy is None:
-                    copy = dict(value)
+                    copy = dict(value) if is_dict else list(value)
                 copy[key] = new
-        return value if copy is None else copy
-    if isinstance(value, list):
-        copy = None
-        for position, child in enumerate(value):
-            new = _mask_urls(child, masked_names)
-            if new is not child:
-                if copy is None:
-                    copy = list(value)
-                copy[position] = new
         return value if copy is None else copy
     return value
 
