@@ -3,7 +3,6 @@ cimport cython
 from transforms.names cimport LoweredNames
 
 cdef class WantedHeaders:
-    cdef public tuple names
     cdef public dict slots
     cdef public list positions
     cdef public list exact_names

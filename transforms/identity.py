@@ -54,7 +54,6 @@ class WantedHeaders:
     configured twice, in any case, shares the position of its first mention; None is never found)."""
 
     def __init__(self, names: tuple[str | None, ...]):
-        self.names = names
         self.slots: dict[str, int] = {}  # lower-cased name → slot
         self.exact_names: list[str] = []  # each slot's first spelling, the one an exact match must have
         self.positions: list[int] = []  # each name's slot, -1 for None
@@ -62,10 +61,11 @@ class WantedHeaders:
             if name is None:
                 self.positions.append(-1)
                 continue
-            if name.lower() not in self.slots:
-                self.slots[name.lower()] = len(self.exact_names)
+            lowered = name.lower()
+            if lowered not in self.slots:
+                self.slots[lowered] = len(self.exact_names)
                 self.exact_names.append(name)
-            self.positions.append(self.slots[name.lower()])
+            self.positions.append(self.slots[lowered])
         self.lowered = LoweredNames()
 
     def find(self, headers: dict[str, str]) -> list[str | None]:
