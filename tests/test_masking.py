@@ -119,6 +119,16 @@ def test_base64_and_gzip_json_bodies_are_decoded_then_masked():
     assert "transfer_encoding" not in masked["request"] and "transfer_encoding" not in masked["response"]
 
 
+def test_a_gzip_body_of_concatenated_members_is_inflated_whole_then_masked():
+    # `cat a.gz b.gz` is one legal gzip stream: the secret in the second member must be reached, not sent encoded.
+    members = gzip.compress(b'{"ok": 1, ') + gzip.compress(b'"secret": "s2"}')
+    encoded = base64.b64encode(members).decode()
+    settings = MaskSettings(response_body_masks=("secret",))
+    masked = mask_event(with_bodies(encoded, encoded, "base64"), settings)
+    assert masked["response"]["body"] == {"ok": 1, "secret": MASK}
+    assert "transfer_encoding" not in masked["response"]
+
+
 def test_non_json_and_oversized_encoded_bodies_stay_base64():
     text = base64.b64encode(b"<xml>secret</xml>").decode()
     bomb = base64.b64encode(gzip.compress(b"[" + b"0," * 3_000_000 + b"0]")).decode()

@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import ipaddress
 import re
-import zlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +32,7 @@ from apache_beam.metrics import Metrics
 from transforms import strict_json
 from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
 from transforms.errors import DecodeError
+from transforms.gunzip import GZIP_MAGIC, gunzip
 from transforms.names import LoweredNames, MatchedNames
 from transforms.records import SourcedEvent
 
@@ -54,7 +54,6 @@ FIELD_ALIASES = MappingProxyType({
 })
 
 _QUERY_SEPARATOR = re.compile(r"([&;])")
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class MaskConfigError(ValueError):
@@ -270,14 +269,11 @@ def _decode_json_body(part: dict[str, Any], max_decompressed_bytes: int) -> None
         raw = base64.b64decode(part["body"], validate=True)
     except (binascii.Error, ValueError, TypeError):
         return
-    if raw[:2] == _GZIP_MAGIC:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if raw[:2] == GZIP_MAGIC:
         try:
-            raw = inflater.decompress(raw, max_decompressed_bytes + 1)
-        except zlib.error:
-            return
-        if len(raw) > max_decompressed_bytes or not inflater.eof:
-            return  # too large (or truncated) to inspect: it stays base64, and the size limit applies to it
+            raw = gunzip(raw, max_decompressed_bytes)
+        except DecodeError:
+            return  # too large, truncated or corrupt to inspect: it stays base64, and the size limit applies to it
     if raw[:1] not in (b"{", b"["):
         return
     try:

@@ -1,0 +1,37 @@
+"""Bounded gzip inflation, shared by decoding (SPEC §3) and masking (SPEC §5): one limit, one rule."""
+from __future__ import annotations
+
+import zlib
+
+from transforms.errors import DecodeError
+
+GZIP_MAGIC = b"\x1f\x8b"
+_INFLATE_CHUNK = 64 * 1024
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Every gzip member of ``data`` inflated, in bounded steps, so that a gzip bomb is stopped at ``limit``
+    bytes and never held whole. Raises DecodeError ``decompressed_size_limit_exceeded`` or ``corrupt_gzip``."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    parts: list[bytes] = []
+    size = 0
+    pending = data
+    try:
+        while pending:
+            chunk = inflater.decompress(pending, _INFLATE_CHUNK)
+            size += len(chunk)
+            if size > limit:
+                raise DecodeError("decompressed_size_limit_exceeded", f"inflates past {limit} bytes")
+            parts.append(chunk)
+            pending = inflater.unconsumed_tail
+            if inflater.eof:
+                # Concatenated gzip members are legal (`cat a.gz b.gz`): inflate the next one too.
+                pending = inflater.unused_data
+                if not pending.startswith(GZIP_MAGIC):
+                    break
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if not inflater.eof:
+            raise DecodeError("corrupt_gzip", "the gzip stream is truncated")
+    except zlib.error as exc:
+        raise DecodeError("corrupt_gzip", str(exc)) from None
+    return b"".join(parts)
