@@ -20,8 +20,17 @@ only added a pending one), and timers fire through their own bundles. Other runn
 and pane. To compare timestamps it reads ``WindowedValue.timestamp``, which builds a new ``Timestamp`` (a Python
 object with checks in its constructor) on each read, two per element output: ~8 % of the runner's worker thread
 in a Pub/Sub drain (py-spy). The patch compares the integer ``timestamp_micros`` the property is built from.
+
+``refresh_watermarks_from_bundle_minimums``: after every bundle, the runner refreshes the watermarks of the
+transforms downstream, and each refresh walked every element of every bundle still pending at that transform
+to find the earliest timestamp (unstacking stacked values into new ``WindowedValue``s and building a
+``Timestamp`` per element; Beam's own TODO in ``_TransformWatermarks.refresh`` proposes keeping it per
+bundle). With bundles of ~1 000 Pub/Sub messages that was ~9 % of a drain's GIL time (py-spy). The patch
+reads each committed bundle's earliest timestamp once, from its stacks, and keeps it on the bundle.
 """
 from __future__ import annotations
+
+_NOT_READ = object()  # no earliest timestamp kept on the bundle yet (None is an empty bundle's)
 
 
 def commit_only_nonempty_bundles() -> None:
@@ -69,3 +78,60 @@ def stack_by_timestamp_micros() -> None:
 
     add.by_timestamp_micros = True
     _Bundle.add = add
+
+
+def refresh_watermarks_from_bundle_minimums() -> None:
+    """Patches the DirectRunner's watermark refresh to read each pending bundle's earliest timestamp once
+    (idempotent); see the module docstring."""
+    from apache_beam.runners.direct.watermark_manager import WatermarkManager, _TransformWatermarks
+    from apache_beam.utils.timestamp import TIME_GRANULARITY, Timestamp
+
+    if getattr(_TransformWatermarks.refresh, "by_bundle_minimum", False):
+        return
+    never = WatermarkManager.WATERMARK_POS_INF
+
+    def refresh(self) -> bool:
+        # Beam's refresh, with the earliest pending timestamp taken from earliest_timestamp_micros.
+        with self._lock:
+            earliest_pending = None
+            for input_bundle in self._pending:
+                micros = earliest_timestamp_micros(input_bundle)
+                if micros is not None and (earliest_pending is None or micros < earliest_pending):
+                    earliest_pending = micros
+            pending_holder = (never if earliest_pending is None
+                              else Timestamp(micros=earliest_pending) - TIME_GRANULARITY)
+            producer_watermark = min([tw.output_watermark for tw in self._input_transform_watermarks] + [never])
+            self._input_watermark = max(self._input_watermark, min(pending_holder, producer_watermark))
+            earliest_hold = never
+            for hold in self._keyed_earliest_holds.values():
+                if hold < earliest_hold:
+                    earliest_hold = hold
+            new_output_watermark = min(self._input_watermark, earliest_hold)
+            advanced = new_output_watermark > self._output_watermark
+            self._output_watermark = new_output_watermark
+            return advanced
+
+    refresh.by_bundle_minimum = True
+    _TransformWatermarks.refresh = refresh
+
+
+def earliest_timestamp_micros(bundle) -> int | None:
+    """The earliest element timestamp of a committed bundle (None when empty), read from its stacks, not from
+    each element, and kept on the bundle: a committed bundle's elements no longer change."""
+    from apache_beam.runners.direct.bundle_factory import _Bundle
+    from apache_beam.utils.windowed_value import WindowedValue
+
+    cached = bundle.__dict__.get("_earliest_timestamp_micros", _NOT_READ)
+    if cached is not _NOT_READ:
+        return cached
+    stacked_type = _Bundle._StackedWindowedValues
+    earliest = None
+    for element in (bundle._elements if type(bundle) is _Bundle else bundle.get_elements_iterable()):
+        first = element._initial_windowed_value if type(element) is stacked_type else element
+        micros = first.timestamp_micros if isinstance(first, WindowedValue) else first.timestamp.micros
+        if earliest is None or micros < earliest:
+            earliest = micros
+    if getattr(bundle, "_committed", False):
+        bundle._earliest_timestamp_micros = earliest
+    return earliest
+

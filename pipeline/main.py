@@ -31,9 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("apache_beam", "urllib3", "google", "botocore", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _log.info("options: %s", describe(args))
-    direct_specs.cache_dofn_specs()  # these three affect only the local DirectRunner
+    direct_specs.cache_dofn_specs()  # these four affect only the local DirectRunner
     direct_bundles.commit_only_nonempty_bundles()
     direct_bundles.stack_by_timestamp_micros()
+    direct_bundles.refresh_watermarks_from_bundle_minimums()
     if is_local_runner(pipeline_options.view_as(StandardOptions).runner):
         direct_prism.never_try_prism()
     if args.subscription or args.topic:

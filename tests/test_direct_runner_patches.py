@@ -12,7 +12,12 @@ from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline import direct_pubsub
-from pipeline.direct_bundles import commit_only_nonempty_bundles, stack_by_timestamp_micros
+from pipeline.direct_bundles import (
+    commit_only_nonempty_bundles,
+    earliest_timestamp_micros,
+    refresh_watermarks_from_bundle_minimums,
+    stack_by_timestamp_micros,
+)
 from pipeline.direct_prism import PrismNotTried, never_try_prism
 from pipeline.direct_pubsub import (
     DELIVERY_LAG_SECS,
@@ -217,3 +222,71 @@ def test_output_bundles_stack_values_that_share_timestamp_windows_and_pane_only(
         ("d", later, GlobalWindows.windowed_value(0).windows),
         ("e", later, other_window),
     ]
+
+
+def _committed_bundle(timestamps_micros: list[int]):
+    from apache_beam.utils.windowed_value import WindowedValue
+
+    stack_by_timestamp_micros()
+    bundle = BundleFactory(stacked=True).create_bundle(beam.Pipeline() | beam.Create([1]))
+    for n, micros in enumerate(timestamps_micros):
+        bundle.add(WindowedValue(n, Timestamp(micros=micros), GlobalWindows.windowed_value(0).windows))
+    bundle.commit(None)
+    return bundle
+
+
+def test_a_transform_watermark_waits_for_the_earliest_element_of_its_pending_bundles():
+    """The patched refresh reads each pending bundle's earliest timestamp from its stacks, once: the watermark must
+    be what Beam's own refresh computes from every element."""
+    from apache_beam.runners.direct.watermark_manager import _TransformWatermarks
+
+    original_refresh = _TransformWatermarks.refresh
+    refresh_watermarks_from_bundle_minimums()
+    assert _TransformWatermarks.refresh is not original_refresh
+    pending = [_committed_bundle([5_000_000, 5_000_000, 3_000_000, 9_000_000]), _committed_bundle([4_000_000]),
+               _committed_bundle([])]
+    assert [earliest_timestamp_micros(bundle) for bundle in pending] == [3_000_000, 4_000_000, None]
+    assert pending[0]._earliest_timestamp_micros == 3_000_000  # kept: a committed bundle no longer changes
+
+    def watermarks(refresh) -> tuple:
+        upstream = _TransformWatermarks(None, {}, "upstream")
+        upstream._output_watermark = Timestamp(8)
+        downstream = _TransformWatermarks(None, {}, "downstream")
+        downstream.update_input_transform_watermarks([upstream])
+        downstream._pending.update(pending)
+        advanced = refresh(downstream)
+        downstream._pending.difference_update(pending[:2])  # both delivered: only the upstream holds it back
+        return advanced, downstream._output_watermark, refresh(downstream), downstream._output_watermark
+
+    assert watermarks(_TransformWatermarks.refresh) == watermarks(original_refresh) == (
+        True, Timestamp(micros=2_999_999), True, Timestamp(8))
+
+
+def test_the_pubsub_read_times_each_message_by_its_publish_time_in_whole_micros():
+    from datetime import datetime, timezone
+
+    from google.cloud.pubsub_v1.types import PullResponse, ReceivedMessage
+
+    use_short_pulls()
+    published = datetime(2026, 11, 27, 4, 30, 15, 123456, tzinfo=timezone.utc)
+
+    class OneMessage:
+        def pull(self, subscription, max_messages, timeout):
+            return PullResponse(received_messages=[ReceivedMessage(ack_id="ack-1", message={
+                "data": b"{}", "message_id": "m-1", "attributes": {"format": "kong"}, "publish_time": published})])
+
+        def get_subscription(self, subscription):
+            return SimpleNamespace(ack_deadline_seconds=60)
+
+        def modify_ack_deadline(self, **_):
+            pass
+
+    client = _ShortPullClient(OneMessage())
+    evaluator = object.__new__(_PubSubReadEvaluator)
+    evaluator._sub_name = "projects/local/subscriptions/timed"
+    evaluator._get_subscriber_client = lambda transform: client
+    evaluator._applied_ptransform = SimpleNamespace(transform=object())
+    (timestamp, message), = evaluator._read_from_pubsub(None)
+    assert timestamp == Timestamp.from_utc_datetime(published) == Timestamp(micros=1_795_753_815_123_456)
+    assert (message.data, message.attributes, message.message_id, message.publish_time, message.ordering_key) == (
+        b"{}", {"format": "kong"}, "m-1", published, "")
