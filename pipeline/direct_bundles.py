@@ -119,19 +119,17 @@ def earliest_timestamp_micros(bundle) -> int | None:
     """The earliest element timestamp of a committed bundle (None when empty), read from its stacks, not from
     each element, and kept on the bundle: a committed bundle's elements no longer change."""
     from apache_beam.runners.direct.bundle_factory import _Bundle
-    from apache_beam.utils.windowed_value import WindowedValue
 
     cached = bundle.__dict__.get("_earliest_timestamp_micros", _NOT_READ)
     if cached is not _NOT_READ:
         return cached
     stacked_type = _Bundle._StackedWindowedValues
     earliest = None
-    for element in (bundle._elements if type(bundle) is _Bundle else bundle.get_elements_iterable()):
+    for element in bundle._elements:  # WindowedValues, and stacks of values sharing their first one's timestamp
         first = element._initial_windowed_value if type(element) is stacked_type else element
-        micros = first.timestamp_micros if isinstance(first, WindowedValue) else first.timestamp.micros
-        if earliest is None or micros < earliest:
-            earliest = micros
-    if getattr(bundle, "_committed", False):
+        if earliest is None or first.timestamp_micros < earliest:
+            earliest = first.timestamp_micros
+    if bundle._committed:
         bundle._earliest_timestamp_micros = earliest
     return earliest
 
