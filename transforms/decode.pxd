@@ -24,6 +24,5 @@ cdef class _RecordDecoder:
 cdef bint _opens_json(bytes data)
 @cython.locals(byte=cython.uchar)
 cdef bint _is_space_at(bytes data, Py_ssize_t position)
-cdef bint _is_gzip(bytes data)
 cdef object _detect_container(dict value)
 cdef object _detect_leaf(dict value)

@@ -22,7 +22,7 @@ from transforms.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS
 from transforms.formats.common import is_ascii_space
 from transforms.formats.wso2 import FORMAT as WSO2_FORMAT
 from transforms.formats.wso2 import metrics_log_line
-from transforms.gunzip import gunzip
+from transforms.gunzip import gunzip, is_gzip
 from transforms.records import RawRecord, RecordChunk, SourcedEvent
 from transforms.strict_json import DEFAULT_MAX_DEPTH
 from transforms.strict_json import loads as strict_loads
@@ -118,7 +118,7 @@ class _RecordDecoder:
         self.dead_letters.append(dead_letter("decode", reason, detail, source, payload))
 
     def decode_bytes(self, data: bytes, source: str, nesting: int) -> None:
-        if _is_gzip(data):
+        if is_gzip(data):
             try:
                 inflated = gunzip(data, self.inflate_budget)
             except DecodeError as exc:
@@ -286,10 +286,6 @@ def _is_space_at(data: bytes, position: int) -> bool:
         return False
     byte = data[position]
     return is_ascii_space(byte)
-
-
-def _is_gzip(data: bytes) -> bool:
-    return len(data) > 1 and data[0] == 0x1F and data[1] == 0x8B  # the gzip magic, compared in C
 
 
 def _payload(raw: bytes | None, value: Any) -> bytes:

@@ -9,6 +9,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_CHUNK = 64 * 1024
 
 
+def is_gzip(data: bytes) -> bool:
+    """Whether ``data`` opens with the gzip magic number."""
+    return data[:2] == GZIP_MAGIC
+
+
 def gunzip(data: bytes, limit: int) -> bytes:
     """Every gzip member of ``data`` inflated, in bounded steps, so that a gzip bomb is stopped at ``limit``
     bytes and never held whole. Raises DecodeError ``decompressed_size_limit_exceeded`` or ``corrupt_gzip``."""
@@ -27,7 +32,7 @@ def gunzip(data: bytes, limit: int) -> bytes:
             if inflater.eof:
                 # Concatenated gzip members are legal (`cat a.gz b.gz`): inflate the next one too.
                 pending = inflater.unused_data
-                if not pending.startswith(GZIP_MAGIC):
+                if not is_gzip(pending):
                     break
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         if not inflater.eof:

@@ -32,7 +32,7 @@ from apache_beam.metrics import Metrics
 from transforms import strict_json
 from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
 from transforms.errors import DecodeError
-from transforms.gunzip import GZIP_MAGIC, gunzip
+from transforms.gunzip import gunzip, is_gzip
 from transforms.names import LoweredNames, MatchedNames
 from transforms.records import SourcedEvent
 
@@ -269,7 +269,7 @@ def _decode_json_body(part: dict[str, Any], max_decompressed_bytes: int) -> None
         raw = base64.b64decode(part["body"], validate=True)
     except (binascii.Error, ValueError, TypeError):
         return
-    if raw[:2] == GZIP_MAGIC:
+    if is_gzip(raw):
         try:
             raw = gunzip(raw, max_decompressed_bytes)
         except DecodeError:
