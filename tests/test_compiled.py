@@ -215,7 +215,8 @@ def near_canonical_times(draw):
         position = draw(st.integers(0, len(text) - 1))
         text[position] = draw(st.sampled_from(("0", "9", "3", "-", ":", "T", ".", "Z", "٣", "", "x")))
     text = "".join(text)
-    return draw(st.sampled_from((text, text[:23], text[:22], text[:20], text[:19], text[:19] + "Z")))
+    return draw(st.sampled_from((text, text[:23], text[:22], text[:20], text[:19], text[:19] + "Z", text[:17],
+                                 text[:16], text[:16] + "Z", text[:15] + "Z")))
 
 
 @needs_compiled
@@ -233,3 +234,20 @@ def test_time_parsing_compiled_equals_its_source(text):
         except module.InvalidTime as exc:
             outcomes.append(str(exc))
     assert outcomes[0] == outcomes[1]
+
+
+@needs_compiled
+@settings(max_examples=2000, deadline=None)
+@given(millis=st.one_of(
+    st.integers(946_684_800_000, 4_102_444_799_999),
+    st.sampled_from((946_684_800_000, 951_782_399_999, 951_782_400_000, 951_868_799_999, 4_102_444_799_999)),
+))
+def test_time_formatting_compiled_equals_the_calendar(millis):
+    """Compiled, times are written digit by digit from a civil-from-days computation, not by the source's cached
+    ``time.gmtime``; both must give the calendar's text over the whole [2000, 2100) range (leap days included)."""
+    from transforms import event
+
+    source = source_module("transforms.event")
+    seconds, milli = divmod(millis, 1000)
+    expected = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{milli:03d}Z"
+    assert event.format_epoch_ms(millis) == source.format_epoch_ms(millis) == expected

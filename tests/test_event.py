@@ -71,6 +71,7 @@ def test_canonical_times_parse_to_the_instant_the_calendar_gives(millis):
     assert calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + milli == millis
     assert parse_iso_ms(text) == parse_iso_ms(text[:-1]) == millis
     assert parse_iso_ms(text[:19]) == parse_iso_ms(text[:19] + "Z") == millis - milli
+    assert parse_iso_ms(text[:16]) == parse_iso_ms(text[:16] + "Z") == millis - millis % 60_000
     assert canonical_time(text) is text and canonical_time(text[:-1]) == text
 
 
@@ -78,7 +79,8 @@ def test_canonical_times_parse_to_the_instant_the_calendar_gives(millis):
     "bad",
     ["", "yesterday", "2026-02-30T10:00:00Z", "2026-02-29T10:00:00.000Z", "2100-01-01T00:00:00.000Z",
      "2026-11-25T10:00:60.000Z", "2026-11-25T10:0٣:00.000Z", "0000-01-01T00:00:00Z", "1999-12-31T23:59:59.999Z",
-     "2026-11-25T24:00:00Z", "1970-01-01T00:00:00Z"],
+     "2026-11-25T24:00:00Z", "1970-01-01T00:00:00Z", "2026-11-25T10:60Z", "2026-11-25T10:5٣Z", "2026-02-29T10:00",
+     "2026-11-25T10:00Y", "2026-11-25T10-00Z"],
 )
 def test_parse_iso_ms_rejects(bad):
     with pytest.raises(InvalidTime):

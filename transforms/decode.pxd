@@ -22,6 +22,7 @@ cdef class _RecordDecoder:
     cpdef _decode_leaf(self, str name, object decode, dict element, str source, object raw)
 
 cdef bint _opens_json(bytes data)
+cdef bint _has_newline(bytes data)
 @cython.locals(byte=cython.uchar)
 cdef bint _is_space_at(bytes data, Py_ssize_t position)
 cdef object _detect_container(dict value)

@@ -135,7 +135,7 @@ class _RecordDecoder:
         # ``apim_metrics.log`` lines). Each level calls the next directly: generators between them cost
         # ~15 % of a small record's decode.
         if not _opens_json(data):
-            if b"\n" in stripped:
+            if _has_newline(stripped):
                 self._decode_lines(data, source, nesting)
             else:
                 self._decode_line(data, source, nesting)
@@ -143,7 +143,7 @@ class _RecordDecoder:
         try:
             value = strict_loads(data, self.max_depth)
         except DecodeError as exc:
-            if exc.reason != "invalid_json" or b"\n" not in stripped:
+            if exc.reason != "invalid_json" or not _has_newline(stripped):
                 self.reject(exc.reason, exc.detail, source, data)
                 return
             self._decode_lines(data, source, nesting)
@@ -279,6 +279,12 @@ def _detect_leaf(value: dict[str, Any]) -> str | None:
 
 def _opens_json(data: bytes) -> bool:
     return len(data) > 0 and (data[0] == 123 or data[0] == 91)  # { or [
+
+
+def _has_newline(data: bytes) -> bool:
+    # Not ``b"\n" in data``: CPython's bytes.__contains__ first tries the argument as an int, and builds and
+    # clears a TypeError with a formatted message each time (~0.5 µs a record).
+    return data.find(b"\n") >= 0
 
 
 def _is_space_at(data: bytes, position: int) -> bool:

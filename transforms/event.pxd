@@ -16,3 +16,14 @@ cdef class TransactionIds:
     cdef bytes _raw_record
     cdef object _record_state
     cpdef str for_index(self, Py_ssize_t index)
+
+cpdef str format_epoch_ms(object epoch_ms)
+cpdef object parse_iso_ms(object text)
+cdef str _time_text(object epoch_ms)
+
+@cython.locals(days=long, millis=long, days_since_year_0=long, era=long, day_of_era=long, year_of_era=long,
+               day_of_year=long, month_from_march=long, day=long, month=long, year=long)
+cdef str _time_text_in_c(long epoch_ms)
+
+@cython.locals(offset=Py_ssize_t)
+cdef void _put_digits(char* text, Py_ssize_t position, long value, Py_ssize_t count) noexcept

@@ -18,6 +18,13 @@ import orjson
 
 import schemas
 
+try:
+    import cython
+
+    _COMPILED = cython.compiled
+except ImportError:  # Cython is a build dependency only
+    _COMPILED = False
+
 # Times outside this window are treated as invalid: a Kong `started_at` written in seconds instead of
 # milliseconds, or a zero, would otherwise become a plausible-looking 1970 date (SPEC §2: never invent a time).
 MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
@@ -56,19 +63,65 @@ def round_half_up(value: float) -> int:
 def format_epoch_ms(epoch_ms: int | float) -> str:
     """``1764064800005`` → ``'2025-11-25T10:00:00.005Z'``; raises InvalidTime outside [2000, 2100)."""
     if type(epoch_ms) is int and MIN_EPOCH_MS <= epoch_ms < MAX_EPOCH_MS:  # the common case, checked cheaply
-        return _second_text(epoch_ms // 1000) + _MILLI_SUFFIXES[epoch_ms % 1000]
+        return _time_text(epoch_ms)
     if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, (int, float)) or not math.isfinite(epoch_ms):
         raise InvalidTime(f"not a finite number: {epoch_ms!r}")
     millis = epoch_ms if isinstance(epoch_ms, int) else round_half_up(epoch_ms)
     if not MIN_EPOCH_MS <= millis < MAX_EPOCH_MS:
         raise InvalidTime(f"epoch ms {millis} is outside 2000..2100")
-    return _second_text(millis // 1000) + _MILLI_SUFFIXES[millis % 1000]
+    return _time_text(millis)
+
+
+def _time_text(epoch_ms: int) -> str:
+    """The SPEC §2 text of epoch ms within [2000, 2100)."""
+    if _COMPILED:
+        return _time_text_in_c(epoch_ms)
+    return _second_text(epoch_ms // 1000) + _MILLI_SUFFIXES[epoch_ms % 1000]
+
+
+def _time_text_in_c(epoch_ms: int) -> str:
+    """``_time_text`` written digit by digit into a C buffer (compiled only: ~0.15 µs, where a cache miss of
+    ``_second_text`` costs ~3 µs and a hit ~0.2 µs). The date is H. Hinnant's civil_from_days, the inverse of
+    ``days_since_epoch``; ``tests/test_compiled.py`` checks it against the stdlib calendar."""
+    days, millis = epoch_ms // 86_400_000, epoch_ms % 86_400_000
+    days_since_year_0 = days + 719_468  # counted from 0000-03-01, so that a leap day ends each year
+    era = days_since_year_0 // 146_097
+    day_of_era = days_since_year_0 - era * 146_097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    month_from_march = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * month_from_march + 2) // 5 + 1
+    month = month_from_march + 3 if month_from_march < 10 else month_from_march - 9
+    year = era * 400 + year_of_era + (month <= 2)
+    text = cython.declare(cython.char[24])
+    _put_digits(text, 0, year, 4)
+    text[4] = 45  # -
+    _put_digits(text, 5, month, 2)
+    text[7] = 45
+    _put_digits(text, 8, day, 2)
+    text[10] = 84  # T
+    _put_digits(text, 11, millis // 3_600_000, 2)
+    text[13] = 58  # :
+    _put_digits(text, 14, millis // 60_000 % 60, 2)
+    text[16] = 58
+    _put_digits(text, 17, millis // 1000 % 60, 2)
+    text[19] = 46  # .
+    _put_digits(text, 20, millis % 1000, 3)
+    text[23] = 90  # Z
+    return text[:24].decode("ascii")
+
+
+def _put_digits(text: Any, position: int, value: int, count: int) -> None:
+    """``value`` as ``count`` ASCII digits at ``text[position:]``."""
+    for offset in range(count - 1, -1, -1):
+        text[position + offset] = 48 + value % 10
+        value //= 10
 
 
 @functools.lru_cache(maxsize=4096)
 def _second_text(epoch_seconds: int) -> str:
     # Events arrive clustered in time, so most calls hit the cache: formatting a date is the single
-    # largest cost of decoding a small record otherwise.
+    # largest cost of decoding a small record otherwise (in CPython; compiled, _time_text_in_c is cheaper).
     t = time.gmtime(epoch_seconds)
     return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
@@ -123,21 +176,27 @@ def canonical_time(text: Any) -> str:
 
 
 def _parse_common_form(text: str) -> int | None:
-    """``YYYY-MM-DDTHH:MM:SS`` with ``.sss`` or none, and ``Z`` or no zone, within [2000, 2100) — what almost
-    every record carries — read digit by digit (C integers when compiled); None: "use the general parser"."""
+    """``YYYY-MM-DDTHH:MM:SS`` with ``.sss`` or none, or ``YYYY-MM-DDTHH:MM`` (WSO2's Java times without seconds),
+    each with ``Z`` or no zone, within [2000, 2100) — what almost every record carries — read digit by digit (C
+    integers when compiled); None: "use the general parser"."""
     length = len(text)
+    milli = 0
     if length == 23 or length == 24:
         if text[19] != "." or (length == 24 and text[23] != "Z"):
             return None
         milli = _digits(text, 20, 23)
-    elif length == 19 or (length == 20 and text[19] == "Z"):
-        milli = 0
-    else:
+    elif not (length == 19 or length == 16 or (length == 20 and text[19] == "Z")
+              or (length == 17 and text[16] == "Z")):
         return None
-    if text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+    if text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":":
         return None
+    second = 0
+    if length >= 19:
+        if text[16] != ":":
+            return None
+        second = _digits(text, 17, 19)
     year, month, day = _digits(text, 0, 4), _digits(text, 5, 7), _digits(text, 8, 10)
-    hour, minute, second = _digits(text, 11, 13), _digits(text, 14, 16), _digits(text, 17, 19)
+    hour, minute = _digits(text, 11, 13), _digits(text, 14, 16)
     if not (2000 <= year < 2100 and 1 <= month <= 12 and 1 <= day <= days_in_month(year, month)):
         return None
     if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59 and milli >= 0):

@@ -1,6 +1,7 @@
 # C types for common.py when Cython compiles it (setup.py); the .py file stays the source. The format modules
 # cimport the helpers declared cpdef here, so that their calls are C calls rather than Python calls.
 cimport cython
+from transforms.event cimport format_epoch_ms, parse_iso_ms
 
 cpdef bint is_number(object value)
 cpdef bint is_placeholder(object value)

@@ -1,5 +1,6 @@
 # C types for wso2.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
+from transforms.event cimport format_epoch_ms
 from transforms.formats.common cimport (epoch_ms_time, headers_map, is_ascii_space, is_number, is_placeholder,
                                         iso_time_ms, latency_ms, optional_string, require_status)
 
