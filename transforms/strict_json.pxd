@@ -1,9 +1,12 @@
 # C types for strict_json.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
 
-@cython.locals(depth=Py_ssize_t, deepest=Py_ssize_t, members=Py_ssize_t, in_string=bint, escaped=bint,
-               byte=cython.uchar)
+@cython.locals(depth=Py_ssize_t, deepest=Py_ssize_t, members=Py_ssize_t, position=Py_ssize_t, length=Py_ssize_t,
+               byte=cython.uchar, data="const unsigned char *")
 cdef tuple _structure(bytes text)
+
+@cython.locals(byte=cython.uchar)
+cdef Py_ssize_t _string_end(const unsigned char *data, Py_ssize_t position, Py_ssize_t length) noexcept
 
 @cython.locals(count=Py_ssize_t)
 cdef Py_ssize_t _kept_members(object value) except -1
