@@ -17,6 +17,7 @@ cdef class TransactionIds:
     cdef object _record_state
     cpdef str for_index(self, Py_ssize_t index)
 
+cpdef object round_half_up(object value)
 cpdef str format_epoch_ms(object epoch_ms)
 cpdef object parse_iso_ms(object text)
 cdef str _time_text(object epoch_ms)

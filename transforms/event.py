@@ -57,6 +57,8 @@ class InvalidTime(ValueError):
 
 def round_half_up(value: float) -> int:
     """Milliseconds are rounded half-up (SPEC §2), not banker's rounding as Python's ``round`` does."""
+    if type(value) is int:  # most latencies and times are whole milliseconds already
+        return value
     return math.floor(value + 0.5)
 
 

@@ -1,6 +1,6 @@
 # C types for alf.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
-from transforms.event cimport format_epoch_ms
+from transforms.event cimport format_epoch_ms, round_half_up
 from transforms.formats.common cimport (absolute_url, epoch_ms_time, header_list_map, iso_time_ms, latency_ms,
                                         optional_string, require_object, require_status, require_string)
 

@@ -1,5 +1,6 @@
 # C types for kong.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
+from transforms.event cimport round_half_up
 from transforms.formats.common cimport (absolute_url, epoch_ms_time, headers_map, is_placeholder, latency_ms,
                                         optional_string, require_object, require_status, require_string)
 

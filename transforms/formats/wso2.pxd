@@ -1,6 +1,6 @@
 # C types for wso2.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
-from transforms.event cimport format_epoch_ms
+from transforms.event cimport format_epoch_ms, round_half_up
 from transforms.formats.common cimport (epoch_ms_time, headers_map, is_ascii_space, is_number, is_placeholder,
                                         iso_time_ms, latency_ms, optional_string, require_status)
 
@@ -27,3 +27,8 @@ cdef Py_ssize_t _after_spaces(bytes line, Py_ssize_t position)
 
 @cython.locals(offset=Py_ssize_t, found=cython.uchar, expected=cython.uchar)
 cdef bint _has_at(bytes line, Py_ssize_t position, bytes token)
+
+cdef str _required_text(object value, str path)
+cpdef object _real_ip(object value)
+@cython.locals(name=str)
+cdef object _user_id(object value)
