@@ -251,3 +251,14 @@ def test_time_formatting_compiled_equals_the_calendar(millis):
     seconds, milli = divmod(millis, 1000)
     expected = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{milli:03d}Z"
     assert event.format_epoch_ms(millis) == source.format_epoch_ms(millis) == expected
+
+
+@needs_compiled
+@settings(max_examples=500, deadline=None)
+@given(raw=st.binary(max_size=300), index=st.integers(0, 10**6))
+def test_transaction_ids_compiled_equal_their_source(raw, index):
+    """Compiled, the UUID text is written from the SHA-1 digest's bytes; the source formats its hex digest."""
+    from transforms import event
+
+    source = source_module("transforms.event")
+    assert event.TransactionIds(raw).for_index(index) == source.TransactionIds(raw).for_index(index)

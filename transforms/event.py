@@ -38,6 +38,7 @@ TRANSACTION_NAMESPACE = uuid.UUID("5d0c8a4e-2f4b-5b8e-9a3c-6f1e2d7c4b90")
 _NAMESPACE_SHA1 = hashlib.sha1(TRANSACTION_NAMESPACE.bytes)
 
 _VARIANT_DIGITS = "89ab"
+_HEX_DIGITS = b"0123456789abcdef"
 
 DIRECTIONS = ("Incoming", "Outgoing", "Internal")
 
@@ -252,11 +253,36 @@ class TransactionIds:
             self._record_state.update(self._raw_record)
         hasher = self._record_state.copy()
         hasher.update(b"\x00%d" % index)
+        if _COMPILED:
+            return _uuid5_text_in_c(hasher.digest())
         hex_digits = hasher.hexdigest()
         # The first 16 bytes of the SHA-1, with the version (5) and the RFC 4122 variant (10xx) written in.
         variant = _VARIANT_DIGITS[int(hex_digits[16], 16) & 3]
         return (f"{hex_digits[:8]}-{hex_digits[8:12]}-5{hex_digits[13:16]}-{variant}{hex_digits[17:20]}-"
                 f"{hex_digits[20:32]}")
+
+
+def _uuid5_text_in_c(digest: bytes) -> str:
+    """The UUID text of a SHA-1 digest's first 16 bytes with the version (5) and the RFC 4122 variant (10xx)
+    written in, as ``for_index`` formats it in CPython, hex digit by hex digit into a C buffer (compiled only:
+    ~0.05 µs against ~0.8 µs for ``hexdigest`` and the f-string)."""
+    data = digest
+    hex_digits = _HEX_DIGITS
+    text = cython.declare(cython.char[36])
+    position = 0
+    for index in range(16):
+        byte = data[index]
+        if index == 6:
+            byte = (byte & 0x0F) | 0x50
+        elif index == 8:
+            byte = (byte & 0x3F) | 0x80
+        if index == 4 or index == 6 or index == 8 or index == 10:
+            text[position] = 45  # -
+            position += 1
+        text[position] = hex_digits[byte >> 4]
+        text[position + 1] = hex_digits[byte & 15]
+        position += 2
+    return text[:36].decode("ascii")
 
 
 def serialize(event: dict[str, Any]) -> bytes:
