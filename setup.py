@@ -14,6 +14,7 @@ from setuptools import setup
 
 COMPILED_MODULES = (
     "transforms/strict_json.py",
+    "transforms/gunzip.py",
     "transforms/decode.py",
     "transforms/event.py",
     "transforms/identity.py",

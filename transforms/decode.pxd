@@ -1,5 +1,7 @@
 # C types for decode.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
+from transforms.gunzip cimport is_gzip
+from transforms.strict_json cimport loads as strict_loads
 from transforms.formats.common cimport is_ascii_space
 
 cdef class _RecordDecoder:
@@ -20,6 +22,9 @@ cdef class _RecordDecoder:
     cpdef _count(self, str source)
     @cython.locals(index=Py_ssize_t)
     cpdef _decode_leaf(self, str name, object decode, dict element, str source, object raw)
+
+@cython.locals(decoder=_RecordDecoder)
+cpdef object decode_record(object record, object settings=*)
 
 cdef bint _opens_json(bytes data)
 cdef bint _has_newline(bytes data)

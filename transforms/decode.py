@@ -49,13 +49,13 @@ class DecodeResult(NamedTuple):
     control_messages: int = 0  # CloudWatch Logs health checks: skipped by design, counted (SPEC §3)
 
 
-# Each leaf format's decode and split functions (split is None for one event per object), taken out of
+# Each leaf format's name, decode and split functions (split is None for one event per object), taken out of
 # their modules once: a module attribute is a dict lookup at every call.
-_LEAVES = MappingProxyType({name: (module.decode, SPLITTERS.get(name)) for name, module in DECODERS.items()})
+_LEAVES = MappingProxyType({name: (name, module.decode, SPLITTERS.get(name)) for name, module in DECODERS.items()})
 # Every object is checked for containers first, each by a key every container of its kind has, then for the
 # leaf formats in the order of DECODERS (transforms/formats/__init__.py says why the order matters).
 _CONTAINER_SHAPES = tuple((module.MARKER_KEY, name, module.looks_like) for name, module in CONTAINERS.items())
-_LEAF_SHAPES = tuple((name, module.looks_like) for name, module in DECODERS.items())
+_LEAF_SHAPES = tuple((module.looks_like, _LEAVES[name]) for name, module in DECODERS.items())
 
 # A Firehose body holding a gzip CloudWatch Logs envelope holding access-log lines is as deep as real
 # traffic nests; anything deeper is an attack on the decoder, not a gateway's output.
@@ -200,12 +200,12 @@ class _RecordDecoder:
         if container is not None:
             self._unwrap(CONTAINERS[container], value, source, raw, nesting)
             return
-        name = format_name or self.forced_leaf or _detect_leaf(value)
-        leaf = _LEAVES.get(name) if name else None
+        forced = format_name or self.forced_leaf
+        leaf = _LEAVES[forced] if forced else _detect_leaf(value)
         if leaf is None:
             self.reject("unknown_format", "no known gateway format has this shape", source, _payload(raw, value))
             return
-        decode, split = leaf
+        name, decode, split = leaf
         if split is None:
             self._decode_leaf(name, decode, value, source, raw)
             return
@@ -270,10 +270,11 @@ def _detect_container(value: dict[str, Any]) -> str | None:
     return None
 
 
-def _detect_leaf(value: dict[str, Any]) -> str | None:
-    for name, looks_like in _LEAF_SHAPES:
+def _detect_leaf(value: dict[str, Any]) -> tuple[str, Callable, Callable | None] | None:
+    """The ``_LEAVES`` entry of the first leaf format whose shape ``value`` has."""
+    for looks_like, leaf in _LEAF_SHAPES:
         if looks_like(value):
-            return name
+            return leaf
     return None
 
 

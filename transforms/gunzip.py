@@ -5,13 +5,12 @@ import zlib
 
 from transforms.errors import DecodeError
 
-GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_CHUNK = 64 * 1024
 
 
 def is_gzip(data: bytes) -> bool:
-    """Whether ``data`` opens with the gzip magic number."""
-    return data[:2] == GZIP_MAGIC
+    """Whether ``data`` opens with the gzip magic number, 1f 8b (compared byte by byte: a slice is a copy)."""
+    return len(data) >= 2 and data[0] == 0x1F and data[1] == 0x8B
 
 
 def gunzip(data: bytes, limit: int) -> bytes:

@@ -1,5 +1,6 @@
 # C types for the hot functions of masking.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
+from transforms.gunzip cimport is_gzip
 from transforms.names cimport LoweredNames, MatchedNames
 
 @cython.locals(known=dict, masked=dict)

@@ -10,3 +10,5 @@ cdef Py_ssize_t _string_end(const unsigned char *data, Py_ssize_t position, Py_s
 
 @cython.locals(count=Py_ssize_t)
 cdef Py_ssize_t _kept_members(object value) except -1
+
+cpdef object loads(object text, Py_ssize_t max_depth=*)
