@@ -7,11 +7,22 @@ import hmac
 import apache_beam as beam
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.test_identity import event as identity_event
 from transforms.dead_letters import DEAD_LETTER_TAG
 from transforms.identity import IdentitySettings, identify
-from transforms.masking import MASK, MaskConfigError, MaskEvent, MaskSettings, mask_event, mask_query, typed_mask
+from transforms.masking import (
+    MASK,
+    MaskConfigError,
+    MaskEvent,
+    MaskSettings,
+    _SizeBound,
+    mask_event,
+    mask_query,
+    typed_mask,
+)
 from transforms.records import SourcedEvent
 
 
@@ -148,6 +159,37 @@ def test_body_size_limits_drop_the_body_and_say_so_in_metadata():
     masked = mask_event(with_bodies(encoded, encoded, "base64"), settings)  # no metadata yet: it is created
     assert masked["metadata"] == {"request_body_dropped_bytes": 150}
     assert "transfer_encoding" not in masked["request"] and masked["response"]["body"] == encoded
+
+
+@pytest.mark.parametrize("body_masks", [(), ("password", "card.number")])
+def test_a_body_at_the_limit_is_kept_and_one_byte_over_it_is_dropped(body_masks):
+    """With body masks the size comes from a bound taken during the mask walk, serialized only near the limit:
+    the boundary must still be the exact serialized size, before masking."""
+    body = {"password": "p", "card": {"number": "4111"}, "note": "é\u0001\"" * 20, "n": [1.5, -7, None, True]}
+    size = len(orjson.dumps(body))
+    for limit, kept in ((size, True), (size - 1, False)):
+        settings = MaskSettings(request_body_masks=body_masks, request_max_body_size_limit=limit)
+        masked = mask_event(with_bodies(body, body) | {"metadata": {}}, settings)
+        assert ("body" in masked["request"]) is kept
+        assert masked["metadata"] == ({} if kept else {"request_body_dropped_bytes": size})
+        if kept and body_masks:
+            masked_body = masked["request"]["body"]
+            assert (masked_body["password"], masked_body["card"]) == (MASK, {"number": MASK})
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(value=JSON_VALUES, masks=st.lists(st.sampled_from(("a", "b", "password", "x.y", "a.b.c")), max_size=3))
+def test_the_walk_never_bounds_a_body_below_its_serialized_size(value, masks):
+    bound = _SizeBound()
+    MaskSettings(request_body_masks=tuple(masks)).request_body.apply(value, bound)
+    assert bound.total >= len(orjson.dumps(value))
 
 
 def test_capture_switches_and_send_headers_false():

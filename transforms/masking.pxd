@@ -10,13 +10,19 @@ cpdef dict mask_headers(dict headers, object masked_names)
                known=dict, position=Py_ssize_t, pair=str, equals=Py_ssize_t, name=str, masked=bint)
 cpdef str mask_query(str uri, object masked_names)
 
-cpdef object _mask_fields(object value, MatchedNames hits, LoweredNames lowered, tuple paths)
+cdef class _SizeBound:
+    cdef public Py_ssize_t total
+
+cpdef object _mask_fields(object value, MatchedNames hits, LoweredNames lowered, tuple paths, _SizeBound size)
 
 @cython.locals(copy=dict, known_hits=dict, known_lowered=dict, below=tuple)
-cdef dict _mask_object(dict value, MatchedNames hits, LoweredNames lowered, tuple paths)
+cdef dict _mask_object(dict value, MatchedNames hits, LoweredNames lowered, tuple paths, _SizeBound size)
 
 @cython.locals(copy=list, position=Py_ssize_t)
-cdef list _mask_array(list value, MatchedNames hits, LoweredNames lowered, tuple paths)
+cdef list _mask_array(list value, MatchedNames hits, LoweredNames lowered, tuple paths, _SizeBound size)
+
+@cython.locals(total=Py_ssize_t)
+cpdef Py_ssize_t _size_bound(object value) except -1
 
 @cython.locals(below=tuple, path=tuple)
 cdef tuple _paths_below(str name, tuple paths)
