@@ -15,7 +15,7 @@ cdef class _SizeBound:
 
 cpdef object _mask_fields(object value, MatchedNames hits, LoweredNames lowered, tuple paths, _SizeBound size)
 
-@cython.locals(copy=dict, known_hits=dict, known_lowered=dict, below=tuple)
+@cython.locals(copy=dict, known_hits=dict, known_lowered=dict, below=tuple, key=str)
 cdef dict _mask_object(dict value, MatchedNames hits, LoweredNames lowered, tuple paths, _SizeBound size)
 
 @cython.locals(copy=list, position=Py_ssize_t)
