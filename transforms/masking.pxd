@@ -6,8 +6,8 @@ from transforms.names cimport LoweredNames, MatchedNames
 @cython.locals(known=dict, masked=dict)
 cpdef dict mask_headers(dict headers, object masked_names)
 
-@cython.locals(question=Py_ssize_t, end=Py_ssize_t, hits=MatchedNames, pairs=list, step=Py_ssize_t,
-               known=dict, position=Py_ssize_t, pair=str, equals=Py_ssize_t, name=str, masked=bint)
+@cython.locals(question=Py_ssize_t, end=Py_ssize_t, hits=MatchedNames, known=dict, pieces=list, copied=Py_ssize_t,
+               start=Py_ssize_t, stop=Py_ssize_t, equals=Py_ssize_t, char=Py_UCS4, name=str)
 cpdef str mask_query(str uri, object masked_names)
 
 cdef class _SizeBound:
