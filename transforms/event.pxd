@@ -29,6 +29,8 @@ cdef str _time_text_in_c(long epoch_ms)
 @cython.locals(offset=Py_ssize_t)
 cdef void _put_digits(char* text, Py_ssize_t position, long value, Py_ssize_t count) noexcept
 
+cdef bytes _HEX_DIGITS
+
 @cython.locals(data="const unsigned char *", hex_digits="const char *", position=Py_ssize_t, index=Py_ssize_t,
                byte=cython.uchar)
 cdef str _uuid5_text_in_c(bytes digest)
