@@ -15,7 +15,6 @@ Basic credentials) is ignored, never an error. Runs before masking, which may re
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from transforms.names import LoweredNames
 from transforms.records import SourcedEvent
 
 _MAX_TOKEN_CHARS = 16 * 1024  # a larger "JWT" is not decoded: identity must stay cheap and bounded
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,11 @@ def jwt_claims(authorization: str) -> dict[str, Any] | None:
         return None
     payload = token.split(".")[1]
     try:
-        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (binascii.Error, ValueError):  # orjson.JSONDecodeError is a ValueError
+        # base64.urlsafe_b64decode, without its three Python-level calls (~0.8 µs a token): ASCII only, the URL-safe
+        # alphabet mapped to the standard one, padding added, other characters discarded as b64decode does.
+        standard = payload.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"=" * (-len(payload) % 4)
+        claims = orjson.loads(binascii.a2b_base64(standard))
+    except (binascii.Error, ValueError):  # UnicodeEncodeError and orjson.JSONDecodeError are ValueErrors
         return None
     return claims if isinstance(claims, dict) else None
 
