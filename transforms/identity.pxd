@@ -13,3 +13,12 @@ cdef class WantedHeaders:
 
     @cython.locals(slot=Py_ssize_t)
     cpdef object value(self, list found, Py_ssize_t index)
+
+cpdef object jwt_claims(str authorization)
+cpdef object claim(dict claims, str field)
+
+@cython.locals(wanted=WantedHeaders, request=dict, in_request=list, in_response=list, found=dict)
+cpdef dict identify(dict event, object settings)
+
+@cython.locals(index=Py_ssize_t)
+cdef object _first_jwt(WantedHeaders wanted, list in_request, Py_ssize_t count)
