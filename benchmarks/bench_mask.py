@@ -40,12 +40,14 @@ def body(rng: random.Random, size: int = 2048, secrets_in_every_item: bool = Fal
     return document
 
 
-def events(count: int, secrets_in_every_item: bool = False) -> list[dict]:
+def events(count: int, secrets_in_every_item: bool = False, clients: int | None = None) -> list[dict]:
+    """``count`` events; each has its own JWT, or, with ``clients``, one of that many clients' tokens."""
     rng = random.Random(4)
     out = []
     for index in range(count):
         request_headers = {f"x-header-{n}": f"value-{n}" for n in range(8)}
-        request_headers.update({"content-type": "application/json", "authorization": f"Bearer {_jwt('u', index)}",
+        token = _jwt("u", index if clients is None else index % clients)
+        request_headers.update({"content-type": "application/json", "authorization": f"Bearer {token}",
                                 "X-Internal-3": "t", "x-session-id": "s", "user-agent": "curl/8.5.0",
                                 "accept": "application/json", "host": "api.acme.io"})
         out.append({
@@ -72,8 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     masks = MaskSettings(request_header_masks=HEADER_MASKS, response_header_masks=HEADER_MASKS,
                          request_query_masks=QUERY_MASKS, request_body_masks=BODY_MASKS,
                          response_body_masks=BODY_MASKS)
-    for label, worst_case in (("4 masked fields per body", False), ("~45 masked fields per body", True)):
-        sample = events(args.events, worst_case)
+    for label, worst_case, clients in (("4 masked fields per body", False, None),
+                                       ("~45 masked fields per body", True, None),
+                                       ("4 masked fields per body, tokens of 100 clients", False, 100)):
+        sample = events(args.events, worst_case, clients)
         mean_body = sum(len(orjson.dumps(e["request"]["body"])) for e in sample) / len(sample)
 
         def identify_only(sample=sample):

@@ -105,3 +105,22 @@ def test_one_header_named_for_two_fields_fills_both():
     settings = IdentitySettings(user_id_header="X-Principal", company_id_header="x-principal")
     result = identify(event({"X-PRINCIPAL": "acme"}), settings)
     assert (result["user_id"], result["company_id"]) == ("acme", "acme")
+
+
+def test_decoded_tokens_are_remembered_within_a_bound():
+    """A client's token repeats on every request: its payload is decoded once and remembered without its signature,
+    other Authorization values are not remembered, and the memo never grows past its limit."""
+    from transforms import identity
+
+    settings = IdentitySettings(company_id_header="X-Org")
+    tokens = [f"Bearer {jwt({'sub': f'user-{n}', 'org_id': f'org-{n % 3}'})}" for n in range(3)]
+    for _ in range(2):
+        for n, token in enumerate(tokens):
+            identified = identify(event({"Authorization": token}), settings)
+            assert (identified["user_id"], identified["company_id"]) == (f"user-{n}", f"org-{n % 3}")
+    identify(event({"Authorization": "Basic dXNlcjpwYXNz"}), settings)  # not a JWT: not remembered
+    assert settings.decoded_tokens.known == {token.split(".")[1]: jwt_claims(token) for token in tokens}
+    for n in range(identity.CLAIMS_MEMO_LIMIT + 5):
+        settings.decoded_tokens.claims(f"Bearer {jwt({'sub': n})}")
+    assert len(settings.decoded_tokens.known) <= identity.CLAIMS_MEMO_LIMIT
+    assert settings.decoded_tokens.claims(tokens[0]) == {"sub": "user-0", "org_id": "org-0"}

@@ -15,10 +15,16 @@ cdef class WantedHeaders:
     cpdef object value(self, list found, Py_ssize_t index)
 
 cpdef object jwt_claims(str authorization)
+cpdef object jwt_payload(str authorization)
+cpdef object payload_claims(str payload)
 cpdef object claim(dict claims, str field)
 
 @cython.locals(wanted=WantedHeaders, request=dict, in_request=list, in_response=list, found=dict)
 cpdef dict identify(dict event, object settings)
 
+cdef class DecodedTokens:
+    cdef public dict known
+    cpdef object claims(self, str authorization)
+
 @cython.locals(index=Py_ssize_t)
-cdef object _first_jwt(WantedHeaders wanted, list in_request, Py_ssize_t count)
+cdef object _first_jwt(WantedHeaders wanted, list in_request, Py_ssize_t count, DecodedTokens tokens)
