@@ -301,6 +301,7 @@ class _Prefetcher:
 
 def use_short_pulls() -> None:
     """Makes the DirectRunner's Pub/Sub reads pull in short, larger steps (idempotent)."""
+    from apache_beam.io.gcp.pubsub import PubsubMessage
     from apache_beam.runners.direct.transform_evaluator import _PubSubReadEvaluator
 
     original = _PubSubReadEvaluator.__dict__["_get_subscriber_client"].__func__
@@ -326,8 +327,6 @@ def use_short_pulls() -> None:
         # Timestamp.from_utc_datetime cost ~5 % of a drain's GIL time (py-spy).
         if timestamp_attribute:
             return original_read(self, timestamp_attribute)
-        from apache_beam.io.gcp.pubsub import PubsubMessage
-
         answer = self._get_subscriber_client(self._applied_ptransform).pull(
             subscription=self._sub_name, max_messages=PULL_FIRST_MESSAGES, timeout=PULL_TIMEOUT_SECS)
         return [(Timestamp(micros=message.publish_micros),

@@ -392,15 +392,15 @@ def _size_bound(value: Any) -> int:
         return 24
     if value is None or kind is bool:
         return 5
-    if kind is dict:
-        total = 2
+    if kind is dict:  # the same terms as _mask_object adds
+        total = 2 + len(value)
         for key, child in value.items():
-            total += 6 * len(key) + 4 + _size_bound(child)
+            total += 6 * len(key) + 3 + _size_bound(child)
         return total
-    if kind is list:
-        total = 2
+    if kind is list:  # the same terms as _mask_array adds
+        total = 2 + len(value)
         for child in value:
-            total += 1 + _size_bound(child)
+            total += _size_bound(child)
         return total
     return len(orjson.dumps(value))  # anything else is measured (and what orjson cannot write raises here)
 
