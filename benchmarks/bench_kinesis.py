@@ -25,6 +25,7 @@ from pipeline.local_services import (
     put_records,
     start_kinesalite,
     start_pipeline,
+    stop_services_on_sigterm,
     wait_for,
 )
 from pipeline.sample_traffic import GENERATIONS, kong_record
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--shards", type=int, default=2)
     args = parser.parse_args(argv)
+    stop_services_on_sigterm()
     rng = random.Random(3)
     records = [orjson.dumps(kong_record(GENERATIONS[n % len(GENERATIONS)], n, rng)) for n in range(args.records)]
     with tempfile.TemporaryDirectory() as work:

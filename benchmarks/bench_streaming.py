@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.local_services import Service, start_collector, start_pipeline, wait_for
+from pipeline.local_services import Service, start_collector, start_pipeline, stop_services_on_sigterm, wait_for
 from pipeline.localrun import start_source
 from pipeline.sample_traffic import kong_record
 
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rates", type=float, nargs="*", default=None,
                         help="events/s for the latency phases (default: 20, 50 and 80 %% of the sustained rate)")
     args = parser.parse_args(argv)
+    stop_services_on_sigterm()
     services: list[Service] = []
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)

@@ -73,6 +73,18 @@ def http_json(url: str) -> dict:
         return orjson.loads(response.read())
 
 
+def stop_services_on_sigterm() -> None:
+    """Makes SIGTERM (``kill``, ``timeout``, a cancelled job) interrupt this process as Ctrl-C does, so that its
+    ``finally`` blocks stop every Service it started. Each Service runs in a session of its own, which a signal
+    to this process does not reach: without this, a terminated run left its emulator, collector and streaming
+    pipeline running, and the pipeline kept a core busy. Call it from the main thread of an entry point."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 class Service:
     """A subprocess in its own process group, logging to a file; ``stop`` ends the whole group."""
 

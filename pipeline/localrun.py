@@ -33,6 +33,7 @@ from pipeline.local_services import (
     start_kinesalite,
     start_pipeline,
     start_pubsub_emulator,
+    stop_services_on_sigterm,
 )
 
 STATUS_EVERY_SECS = 10
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", choices=SOURCES, default="pubsub",
                         help="read the samples through the Pub/Sub emulator or a local Kinesis server")
     args = parser.parse_args(argv)
+    stop_services_on_sigterm()
     return run(args.samples, args.work_dir, args.timeout, args.source)
 
 
