@@ -296,9 +296,11 @@ def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30
     return service, url
 
 
-def start_pipeline(arguments: list[str], work_dir: Path, environment: dict[str, str]) -> Service:
-    """``python -m pipeline`` with ``arguments`` as a subprocess, logging to ``work_dir/pipeline.log``."""
-    return Service("pipeline", [sys.executable, "-m", "pipeline", *arguments], work_dir / "pipeline.log",
+def start_pipeline(arguments: list[str], work_dir: Path, environment: dict[str, str],
+                   module: str = "pipeline") -> Service:
+    """``python -m pipeline`` (or another entry ``module``) with ``arguments`` as a subprocess, logging to
+    ``work_dir/pipeline.log``."""
+    return Service("pipeline", [sys.executable, "-m", module, *arguments], work_dir / "pipeline.log",
                    env={**os.environ, **environment})
 
 

@@ -3,8 +3,10 @@ import gzip
 import orjson
 import urllib3
 
+from benchmarks.streaming_ceiling import smallest_event
 from pipeline.collector.report import build_report, percentile
 from tests.test_event import valid_event
+from transforms.records import RawRecord
 
 
 def post(collector, body, headers=None, compress=True):
@@ -29,6 +31,17 @@ def test_stores_a_valid_gzip_batch(collector):
 def test_accepts_plain_json_too(collector):
     status, _ = post(collector, orjson.dumps([valid_event()]), compress=False)
     assert status == 201
+
+
+def test_the_streaming_ceiling_sends_events_the_collector_accepts(collector):
+    """``benchmarks/streaming_ceiling.py`` measures the read and the sink with the smallest valid event: a
+    rejected batch would end in dead letters and the benchmark would wait for arrivals that never come."""
+    records = [RawRecord(orjson.dumps({"request": {"id": f"req-{n}"}}), f"test#{n}") for n in range(3)]
+    events = [smallest_event(record) for record in records]
+    status, _ = post(collector, b"[" + b",".join(event.json for event in events) + b"]")
+    assert status == 201
+    assert [event["transaction_id"] for event in collector.store.events()] == ["req-0", "req-1", "req-2"]
+    assert [event.source for event in events] == ["test#0", "test#1", "test#2"]
 
 
 def test_missing_application_id_is_401(collector):

@@ -1,0 +1,71 @@
+"""The streaming pipeline with its per-event work taken out, to measure what the runner, the source and the sink
+allow on this machine. ``bench_streaming --ceiling`` runs it in place of ``python -m pipeline``, with the same
+options and the same DirectRunner patches.
+
+Only the graph differs. It reads with the pipeline's own read and delivers with its own sink, but:
+- one step gathers each bundle's records;
+- each record gets the smallest valid event, with its Kong request id as the transaction id (one ``orjson.loads``);
+- the events go to the sink in batches of ``--batch_size``.
+
+There is no decode, identify or mask, no per-event step after the read, and no GroupIntoBatches. Whatever rate
+this drains at bounds the real pipeline's rate on the same machine.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import apache_beam as beam
+import orjson
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MAX_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+from pipeline import graph
+from pipeline import main as pipeline_main
+from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
+from transforms.records import RawRecord, SerializedEvent
+
+
+def smallest_event(record: RawRecord) -> SerializedEvent:
+    request_id = orjson.loads(record.data)["request"]["id"]
+    event = {"transaction_id": request_id, "direction": "Incoming", "weight": 1,
+             "request": {"time": "2026-11-27T00:00:00.000Z", "uri": "https://api.example/", "verb": "GET",
+                         "headers": {}}}
+    return SerializedEvent(record.source, orjson.dumps(event))
+
+
+class _GatherBundle(beam.DoFn):
+    """A bundle's records → ``(key, [SerializedEvent])`` batches, output when the bundle ends with the bundle's
+    earliest timestamp (so that no output is behind the watermark)."""
+
+    def __init__(self, key: str, batch_size: int):
+        self._key = key
+        self._batch_size = batch_size
+
+    def start_bundle(self):
+        self._records: list[RawRecord] = []
+        self._earliest = MAX_TIMESTAMP
+
+    def process(self, record: RawRecord, timestamp=beam.DoFn.TimestampParam):
+        self._records.append(record)
+        self._earliest = min(self._earliest, timestamp)
+
+    def finish_bundle(self):
+        events = [smallest_event(record) for record in self._records]
+        for start in range(0, len(events), self._batch_size):
+            batch = (self._key, events[start:start + self._batch_size])
+            yield WindowedValue(batch, self._earliest, (GlobalWindow(),))
+
+
+def build_ceiling(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
+    records = pipeline | "Read" >> graph.read_records(args, pipeline.options.view_as(StandardOptions).runner)
+    batches = records | "GatherBundle" >> beam.ParDo(_GatherBundle(f"{graph.destination(args)}#0", args.batch_size))
+    delivered = batches | "Deliver" >> graph.deliver(args)
+    _ = delivered[DEAD_LETTER_TAG] | "WriteDeadLetters" >> WriteDeadLetters(args.dead_letter)
+
+
+if __name__ == "__main__":
+    graph.build = build_ceiling
+    sys.exit(pipeline_main.main())
