@@ -4,7 +4,8 @@ options and the same DirectRunner patches.
 
 Only the graph differs. It reads with the pipeline's own read and delivers with its own sink, but:
 - one step gathers each bundle's records;
-- each record gets the smallest valid event, with its Kong request id as the transaction id (one ``orjson.loads``);
+- each record gets the smallest valid event, with its Kong request id as the transaction id (one ``orjson.loads``),
+  and tells the acknowledgement ledger that it became one event, as the decode step does;
 - the events go to the sink in batches of ``--batch_size``.
 
 There is no decode, identify or mask, no per-event step after the read, and no GroupIntoBatches. Whatever rate
@@ -24,6 +25,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import graph
 from pipeline import main as pipeline_main
+from transforms.acks import process_ledger
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
 from transforms.records import RawRecord, SerializedEvent
 
@@ -44,6 +46,9 @@ class _GatherBundle(beam.DoFn):
         self._key = key
         self._batch_size = batch_size
 
+    def setup(self):
+        self._ledger = process_ledger()
+
     def start_bundle(self):
         self._records: list[RawRecord] = []
         self._earliest = MAX_TIMESTAMP
@@ -54,6 +59,8 @@ class _GatherBundle(beam.DoFn):
 
     def finish_bundle(self):
         events = [smallest_event(record) for record in self._records]
+        for record in self._records:
+            self._ledger.expect(record.source, 1)  # so that each message is acknowledged once delivered
         for start in range(0, len(events), self._batch_size):
             batch = (self._key, events[start:start + self._batch_size])
             yield WindowedValue(batch, self._earliest, (GlobalWindow(),))
