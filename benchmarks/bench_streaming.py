@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_batch_delay_secs", type=float, default=2.0)
     parser.add_argument("--rates", type=float, nargs="*", default=None,
                         help="events/s for the latency phases (default: 20, 50 and 80 %% of the sustained rate)")
-    parser.add_argument("--ceiling", action="store_true",
+    parser.add_argument("--ceiling", nargs="?", const="empty", choices=("empty", "chunked"),
                         help="run benchmarks/streaming_ceiling.py instead of the pipeline: the same read and sink "
-                             "with no per-event work, to measure what the runner and the source allow")
+                             "with no per-event work (empty), or with the per-event functions over whole bundles "
+                             "in one step (chunked), to measure what the runner and the source allow")
     args = parser.parse_args(argv)
     stop_services_on_sigterm()
     services: list[Service] = []
@@ -136,13 +137,15 @@ def main(argv: list[str] | None = None) -> None:
             pipeline = start_pipeline(
                 ["--runner=DirectRunner", *source_arguments, f"--api_endpoint={url}",
                  f"--dead_letter={work_dir / 'dl'}", f"--max_batch_delay_secs={args.max_batch_delay_secs}"],
-                work_dir, {**environment, "GATEWAYSTREAM_APPLICATION_ID": "benchmark"},
+                work_dir, {**environment, "GATEWAYSTREAM_APPLICATION_ID": "benchmark",
+                           "GATEWAYSTREAM_CEILING": args.ceiling or ""},
                 module="benchmarks.streaming_ceiling" if args.ceiling else "pipeline")
             services.append(pipeline)
             database = work_dir / "collector.db"
             wait_for(database.exists, 60, "the collector's database")
             sustained = drain_rate(backlog, database, pipeline)
-            what = "ceiling (no per-event work)" if args.ceiling else "DirectRunner"
+            what = {"empty": "ceiling (no per-event work)", "chunked": "ceiling (per-event work over whole bundles)",
+                    None: "DirectRunner"}[args.ceiling]
             print(f"{args.source} → {what} → collector, max_batch_delay_secs={args.max_batch_delay_secs}")
             print(f"  sustained: {sustained:,.0f} events/s (burst of {args.burst})")
             rates = args.rates or [fraction * sustained for fraction in (0.2, 0.5, 0.8)]

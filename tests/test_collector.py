@@ -1,10 +1,13 @@
 import gzip
+import random
 
 import orjson
 import urllib3
 
-from benchmarks.streaming_ceiling import smallest_event
+from benchmarks.streaming_ceiling import _PerEventWork, smallest_event
 from pipeline.collector.report import build_report, percentile
+from pipeline.options import parse_options
+from pipeline.sample_traffic import kong_record
 from tests.test_event import valid_event
 from transforms.records import RawRecord
 
@@ -42,6 +45,20 @@ def test_the_streaming_ceiling_sends_events_the_collector_accepts(collector):
     assert status == 201
     assert [event["transaction_id"] for event in collector.store.events()] == ["req-0", "req-1", "req-2"]
     assert [event.source for event in events] == ["test#0", "test#1", "test#2"]
+
+
+def test_the_chunked_streaming_ceiling_sends_what_the_pipeline_would(collector, tmp_path):
+    """``--ceiling chunked`` runs the pipeline's per-event functions: a Kong record becomes its masked event."""
+    args, _ = parse_options([f"--input={tmp_path}", f"--output={tmp_path}", f"--dead_letter={tmp_path}"])
+    record = kong_record("3.9", 7, random.Random(1))
+    record["request"]["headers"]["authorization"] = "Bearer not-a-jwt-secret"
+    events = _PerEventWork(args)(RawRecord(orjson.dumps(record), "test#7"))
+    status, _ = post(collector, b"[" + b",".join(event.json for event in events) + b"]")
+    assert status == 201
+    [stored] = collector.store.events()
+    assert stored["transaction_id"] == record["request"]["id"]
+    assert stored["request"]["headers"]["authorization"] == "*****"
+    assert b"not-a-jwt-secret" not in events[0].json
 
 
 def test_missing_application_id_is_401(collector):
