@@ -9,13 +9,17 @@ from pathlib import Path
 
 import apache_beam as beam
 import orjson
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.test_decode import KONG_05, KONG_39
 from transforms.batching import BatchEvents, shard_key
+from transforms.bundle_counts import BundleCounts
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
 from transforms.decode import DecodeRecords, DecodeSettings, decode_record
+from transforms.identity import IdentifyUsers, IdentitySettings, identify
+from transforms.masking import MaskEvents, MaskSettings
 from transforms.records import RawRecord, RecordChunk, SourcedEvent
 from transforms.sink import RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
 
@@ -50,6 +54,40 @@ def test_a_chunk_of_records_decodes_as_its_records_do():
                               for record in records for event in decode_record(record).events]), label="events")
         assert_that(decoded[DEAD_LETTER_TAG] | beam.Map(lambda d: (d["source"], d["reason"])),
                     equal_to([("b", "invalid_json")]), label="dead")
+
+
+def test_per_event_counters_are_committed_once_per_bundle_with_every_event_counted():
+    """Decode, identify and mask add their counts up over a bundle (``transforms/bundle_counts.py``): the
+    committed totals are still one per record, event, identified user and masked event."""
+    events = [kong_event(n) for n in range(5)]
+    events[1]["request"]["headers"].pop("x-consumer-custom-id", None)
+    records = [RawRecord(orjson.dumps(event), f"r#{n}") for n, event in enumerate(events)]
+    records.append(RawRecord(b"{oops", "bad"))
+    settings = IdentitySettings()
+    with_user = sum(1 for record in records[:5]
+                    if identify(decode_record(record).events[0].event, settings).get("user_id"))
+    pipeline = BeamTestPipeline()
+    decoded = (pipeline | beam.Create([RecordChunk(records[:3]), RecordChunk(records[3:])])
+               | DecodeRecords(DecodeSettings()))
+    identified = decoded.events | IdentifyUsers(settings)
+    _ = identified.events | MaskEvents(MaskSettings())
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = {counter.key.metric.name: counter.committed
+                for counter in result.metrics().query(MetricsFilter().with_namespace("gatewaystream"))["counters"]}
+    assert 0 < with_user < 5
+    assert counters["records_read"] == 6
+    assert counters["events_decoded"] == 5
+    assert counters["events_with_user_id"] == with_user
+    assert counters["events_masked"] == 5
+
+
+def test_bundle_counts_forget_a_failed_bundle_when_the_next_starts():
+    counts = BundleCounts("gatewaystream", "events_masked")
+    counts.start()
+    counts.added["events_masked"] += 3  # a bundle that fails before finish_bundle reports nothing
+    counts.start()
+    assert counts.added == {"events_masked": 0}
 
 
 def test_batches_close_at_batch_size(tmp_path):

@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 import orjson
-from apache_beam.metrics import Metrics
 
 from transforms.acks import process_ledger
+from transforms.bundle_counts import BundleCounts
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.errors import DecodeError
 from transforms.event import TransactionIds
@@ -303,13 +303,15 @@ def _payload(raw: bytes | None, value: Any) -> bytes:
 class _DecodeFn(beam.DoFn):
     def __init__(self, settings: DecodeSettings):
         self._settings = settings
-        self._records = Metrics.counter("gatewaystream", "records_read")
-        self._events = Metrics.counter("gatewaystream", "events_decoded")
-        self._control_messages = Metrics.counter("gatewaystream", "cloudwatch_control_messages_skipped")
+        self._counts = BundleCounts("gatewaystream", "records_read", "events_decoded",
+                                    "cloudwatch_control_messages_skipped")
 
     def setup(self):
         self._ledger = process_ledger()
         tune_for_event_throughput()  # the first step of every worker that handles events
+
+    def start_bundle(self):
+        self._counts.start()
 
     def process(self, element: RawRecord | RecordChunk):
         if type(element) is not RecordChunk:
@@ -320,13 +322,17 @@ class _DecodeFn(beam.DoFn):
         for result in results:
             yield from self._outputs(result)
 
+    def finish_bundle(self):
+        self._counts.report()
+
     def _decode(self, record: RawRecord) -> DecodeResult:
-        self._records.inc()
+        counts = self._counts.added
+        counts["records_read"] += 1
         result = decode_record(record, self._settings)
         self._ledger.expect(record.source, len(result.events) + len(result.dead_letters))
-        self._events.inc(len(result.events))
+        counts["events_decoded"] += len(result.events)
         if result.control_messages:
-            self._control_messages.inc(result.control_messages)
+            counts["cloudwatch_control_messages_skipped"] += result.control_messages
         return result
 
     @staticmethod

@@ -22,8 +22,8 @@ from typing import Any
 
 import apache_beam as beam
 import orjson
-from apache_beam.metrics import Metrics
 
+from transforms.bundle_counts import BundleCounts
 from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
 from transforms.names import LoweredNames
 from transforms.records import SourcedEvent
@@ -222,8 +222,10 @@ def _first_jwt(wanted: WantedHeaders, in_request: list[str | None], count: int,
 class _IdentifyFn(beam.DoFn):
     def __init__(self, settings: IdentitySettings):
         self._settings = settings
-        self._with_user = Metrics.counter("gatewaystream", "events_with_user_id")
-        self._with_company = Metrics.counter("gatewaystream", "events_with_company_id")
+        self._counts = BundleCounts("gatewaystream", "events_with_user_id", "events_with_company_id")
+
+    def start_bundle(self):
+        self._counts.start()
 
     def process(self, item: SourcedEvent):
         try:
@@ -232,10 +234,13 @@ class _IdentifyFn(beam.DoFn):
             yield event_failure("identify", "identify_error", exc, item.source, item.event)
             return
         if event.get("user_id"):
-            self._with_user.inc()
+            self._counts.added["events_with_user_id"] += 1
         if event.get("company_id"):
-            self._with_company.inc()
+            self._counts.added["events_with_company_id"] += 1
         yield SourcedEvent(item.source, event)
+
+    def finish_bundle(self):
+        self._counts.report()
 
 
 class IdentifyUsers(beam.PTransform):

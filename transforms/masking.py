@@ -26,9 +26,9 @@ from urllib.parse import unquote_plus
 
 import apache_beam as beam
 import orjson
-from apache_beam.metrics import Metrics
 
 from transforms import strict_json
+from transforms.bundle_counts import BundleCounts
 from transforms.dead_letters import DEAD_LETTER_TAG, event_failure
 from transforms.errors import DecodeError
 from transforms.gunzip import gunzip, is_gzip
@@ -471,7 +471,10 @@ class MaskEvent(beam.DoFn):
 
     def __init__(self, settings: MaskSettings):
         self._settings = settings
-        self._masked = Metrics.counter("gatewaystream", "events_masked")
+        self._counts = BundleCounts("gatewaystream", "events_masked")
+
+    def start_bundle(self):
+        self._counts.start()
 
     def process(self, item: SourcedEvent):
         try:
@@ -479,8 +482,11 @@ class MaskEvent(beam.DoFn):
         except Exception as exc:
             yield event_failure("mask", "mask_error", exc, item.source, item.event)
             return
-        self._masked.inc()
+        self._counts.added["events_masked"] += 1
         yield SourcedEvent(item.source, event)
+
+    def finish_bundle(self):
+        self._counts.report()
 
 
 class MaskEvents(beam.PTransform):
