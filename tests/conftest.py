@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.collector import Collector
 from pipeline.direct_prism import never_try_prism
-from pipeline.local_services import start_kinesalite, start_pubsub_emulator
+from pipeline.local_services import start_kinesalite, start_pubsub_emulator, stop_services_on_sigterm
 
 never_try_prism()  # the tests' DirectRunner pipelines run on Beam's Python runners, offline (pipeline/direct_prism.py)
 
@@ -22,6 +22,12 @@ APPLICATION_ID = "test-application-id-0042"
 def collector(tmp_path):
     with Collector(str(tmp_path / "collector.db")) as running:
         yield running
+
+
+def pytest_configure(config):
+    """A test run ended with SIGTERM (``timeout``, a cancelled job) tears its fixtures down as after Ctrl-C,
+    which stops the session's emulator and Kinesis server instead of leaving them running."""
+    stop_services_on_sigterm()
 
 
 def _serve(start, tmp_path_factory, name: str):
