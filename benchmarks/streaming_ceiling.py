@@ -14,8 +14,8 @@ this drains at bounds the real pipeline's rate on the same machine.
 With ``GATEWAYSTREAM_CEILING=chunked`` (``bench_streaming --ceiling chunked``) the gathering step runs the
 pipeline's own per-event functions instead (``decode_record``, ``identify``, ``mask_event``, ``serialize``) over
 each whole bundle: what the pipeline would drain if every step took a bundle's events at once rather than one
-element at a time. A record that fails any of them is left out (counted in the log), since this is a measure,
-not a pipeline.
+element at a time. A record that fails any of them is left out and logged, since this is a measure, not a
+pipeline.
 """
 from __future__ import annotations
 
@@ -33,10 +33,10 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import graph
 from pipeline import main as pipeline_main
-from pipeline.options import identity_settings, mask_settings
+from pipeline.options import decode_settings, identity_settings, mask_settings
 from transforms.acks import process_ledger
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
-from transforms.decode import DecodeSettings, decode_record
+from transforms.decode import decode_record
 from transforms.event import serialize
 from transforms.identity import identify
 from transforms.masking import mask_event
@@ -57,8 +57,7 @@ class _PerEventWork:
     """The pipeline's per-event functions, in a row, over one record."""
 
     def __init__(self, args: argparse.Namespace):
-        self._decode = DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format,
-                                      args.max_json_depth, args.max_elements_per_record)
+        self._decode = decode_settings(args)
         self._identity = identity_settings(args)
         self._masks = mask_settings(args)
 
@@ -97,7 +96,6 @@ class _GatherBundle(beam.DoFn):
         for start in range(0, len(events), self._batch_size):
             batch = (self._key, events[start:start + self._batch_size])
             yield WindowedValue(batch, self._earliest, (GlobalWindow(),))
-
 
     def _events_of(self, record: RawRecord) -> list[SerializedEvent]:
         if self._work is None:

@@ -8,11 +8,11 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline.options import application_id, identity_settings, kinesis_settings, mask_settings
+from pipeline.options import application_id, decode_settings, identity_settings, kinesis_settings, mask_settings
 from transforms.archive import ArchiveEvents
 from transforms.batching import BatchEvents
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
-from transforms.decode import DecodeRecords, DecodeSettings
+from transforms.decode import DecodeRecords
 from transforms.identity import IdentifyUsers
 from transforms.kinesis import ReadKinesisRecords
 from transforms.masking import MaskEvents
@@ -45,10 +45,7 @@ def destination(args: argparse.Namespace) -> str:
 def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     """Adds gatewaystream's transforms to ``pipeline``."""
     records = pipeline | "Read" >> read_records(args, pipeline.options.view_as(StandardOptions).runner)
-    decoded = records | "Decode" >> DecodeRecords(
-        DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format, args.max_json_depth,
-                       args.max_elements_per_record)
-    )
+    decoded = records | "Decode" >> DecodeRecords(decode_settings(args))
     identified = decoded.events | "Identify" >> IdentifyUsers(identity_settings(args))
     masked = identified.events | "Mask" >> MaskEvents(mask_settings(args))
     batched = masked.events | "Batch" >> BatchEvents(

@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.pubsub import parse_subscription, parse_topic
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from transforms.decode import DecodeSettings
 from transforms.formats import FORMAT_CHOICES
 from transforms.identity import IdentitySettings
 from transforms.kinesis import KinesisConfigError, KinesisSettings, parse_initial_position
@@ -363,6 +364,11 @@ def kinesis_settings(args: argparse.Namespace) -> KinesisSettings:
 
 def hash_salt(args: argparse.Namespace) -> str | None:
     return args.hash_salt or os.environ.get(HASH_SALT_ENV) or None
+
+
+def decode_settings(args: argparse.Namespace) -> DecodeSettings:
+    return DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format, args.max_json_depth,
+                          args.max_elements_per_record)
 
 
 def identity_settings(args: argparse.Namespace) -> IdentitySettings:
