@@ -23,8 +23,8 @@ from transforms.dead_letters import DEAD_LETTER_FILE_PREFIX, read_dead_letter_fi
 LOCAL_PROJECT = "gatewaystream-local"
 KINESALITE_VERSION = "3.3.3"
 KINESALITE_DIR = Path(__file__).resolve().parent.parent / ".kinesalite"
-# Dummy credentials and a region for the local Kinesis server: boto3 signs every request, kinesalite
-# accepts any signature. Used only for 127.0.0.1.
+# Dummy credentials and a region for the local Kinesis and S3 servers: boto3 signs every request, kinesalite
+# and moto accept any signature. Used only for 127.0.0.1.
 LOCAL_AWS_ENVIRONMENT = MappingProxyType({
     "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
@@ -251,13 +251,7 @@ def _listening(port: int) -> bool:
 
 
 def local_kinesis_client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.session.Session(
-        aws_access_key_id=LOCAL_AWS_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
-        region_name=LOCAL_AWS_ENVIRONMENT["AWS_REGION"],
-    ).client("kinesis", endpoint_url=endpoint)
+    return _local_aws_client("kinesis", endpoint)
 
 
 def create_stream(endpoint: str, name: str, shards: int, timeout: float = 30) -> None:
@@ -280,6 +274,38 @@ def put_records(endpoint: str, stream: str, records: Iterable[bytes], partition_
         failed = [entry for entry, result in zip(chunk, response["Records"], strict=True) if "ErrorCode" in result]
         pending = failed + pending
     return total
+
+
+def start_s3_server(work_dir: Path, port: int | None = None, timeout: float = 30) -> tuple[Service, str]:
+    """moto's S3-compatible server on 127.0.0.1, for ``s3://`` dead letters, archives, checkpoints and inputs;
+    returns the service and its endpoint URL."""
+    port = port or free_port()
+    service = Service("S3 server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                      work_dir / "s3.log")
+    service.await_ready(lambda: _listening(port), timeout, MissingPrerequisite)
+    return service, f"http://127.0.0.1:{port}"
+
+
+def local_s3_options(endpoint: str, secret_access_key: str = LOCAL_AWS_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"]
+                     ) -> list[str]:
+    """Beam's S3 filesystem options (``apache_beam.options.pipeline_options.S3Options``) for the local server
+    (which accepts any secret)."""
+    return [f"--s3_endpoint_url={endpoint}", f"--s3_access_key_id={LOCAL_AWS_ENVIRONMENT['AWS_ACCESS_KEY_ID']}",
+            f"--s3_secret_access_key={secret_access_key}", f"--s3_region_name={LOCAL_AWS_ENVIRONMENT['AWS_REGION']}"]
+
+
+def local_s3_client(endpoint: str) -> Any:
+    return _local_aws_client("s3", endpoint)
+
+
+def _local_aws_client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=LOCAL_AWS_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+        region_name=LOCAL_AWS_ENVIRONMENT["AWS_REGION"],
+    ).client(service, endpoint_url=endpoint)
 
 
 def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30) -> tuple[Service, str]:

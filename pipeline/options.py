@@ -303,8 +303,10 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         mask_settings(args)
     except MaskConfigError as exc:
         parser.error(f"--{exc}")
-    if args.input and not _matches_any(args.input):
-        parser.error(f"--input: no file matches {args.input!r}")
+    if args.input:
+        _check_input_matches(args.input, parser)
+    if args.kinesis_checkpoint_dir:
+        _check_listable(args.kinesis_checkpoint_dir, "kinesis_checkpoint_dir", parser)
     if not args.dead_letter:
         parser.error("--dead_letter is required: failures must have somewhere to go")
     if args.dead_letter.startswith("pubsub:"):
@@ -319,11 +321,25 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
             parser.error(f"--moesif_application_id (or ${APPLICATION_ID_ENV[0]}) is required unless --output is set")
 
 
-def _matches_any(pattern: str) -> bool:
+def _check_input_matches(pattern: str, parser: argparse.ArgumentParser) -> None:
+    if not _check_listable(pattern, "input", parser):
+        parser.error(f"--input: no file matches {pattern!r}")
+
+
+def _check_listable(pattern: str, option: str, parser: argparse.ArgumentParser) -> bool:
+    """Whether ``pattern`` matches anything; a location that cannot be listed is a one-line error."""
     try:
         return any(result.metadata_list for result in FileSystems.match([pattern]))
-    except Exception:  # noqa: BLE001 - an unreadable location counts as "no match"; the error names the pattern
-        return False
+    except Exception as exc:  # noqa: BLE001 - any filesystem's failure (credentials, endpoint, bucket) is reported
+        parser.error(f"--{option}: cannot list {pattern!r}: {_one_line(exc)}")
+
+
+def _one_line(exc: Exception) -> str:
+    """Beam wraps a filesystem's error in BeamIOError, whose text holds the cause's repr: the cause reads better."""
+    cause = getattr(exc, "exception_details", None)
+    if isinstance(cause, dict) and cause:
+        exc = next(iter(cause.values()))
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def application_id(args: argparse.Namespace | GatewayStreamOptions) -> str | None:
@@ -340,8 +356,11 @@ def parse_options(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOpti
     config_arguments = _config_arguments(preliminary.config, parser) if preliminary.config else []
     arguments = config_arguments + argv
     args, beam_arguments = parser.parse_known_args(arguments)
-    _validate(args, parser)
     pipeline_options = PipelineOptions(beam_arguments)
+    # Beam's filesystems take their settings (an S3 endpoint and keys, GCS options) from the pipeline options,
+    # which Beam hands them only when a Pipeline is built: the --input check below needs them before that.
+    FileSystems.set_options(pipeline_options)
+    _validate(args, parser)
     if args.subscription or args.topic or args.kinesis_stream:
         pipeline_options.view_as(StandardOptions).streaming = True
     return args, pipeline_options

@@ -10,7 +10,12 @@ import pytest
 
 from pipeline.collector import Collector
 from pipeline.direct_prism import never_try_prism
-from pipeline.local_services import start_kinesalite, start_pubsub_emulator, stop_services_on_sigterm
+from pipeline.local_services import (
+    start_kinesalite,
+    start_pubsub_emulator,
+    start_s3_server,
+    stop_services_on_sigterm,
+)
 
 never_try_prism()  # the tests' DirectRunner pipelines run on Beam's Python runners, offline (pipeline/direct_prism.py)
 
@@ -58,3 +63,9 @@ def run_cli(*arguments: str, env: dict[str, str] | None = None, timeout: float =
 def kinesis_server(tmp_path_factory):
     """Endpoint URL of a local Kinesis server (kinesalite, on 127.0.0.1) started for this test session."""
     yield from _serve(start_kinesalite, tmp_path_factory, "kinesalite")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """Endpoint URL of a local S3-compatible server (moto, on 127.0.0.1) started for this test session."""
+    yield from _serve(start_s3_server, tmp_path_factory, "s3")

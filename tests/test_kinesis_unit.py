@@ -1,11 +1,15 @@
-"""The Kinesis source's pure parts, without a server: KPL de-aggregation (against awslabs' own aggregator),
-option parsing, which shards a pipeline starts on and who reads a child shard, and the restriction tracker."""
+"""The Kinesis source's pure parts, without a Kinesis server: KPL de-aggregation (against awslabs' own aggregator),
+option parsing, which shards a pipeline starts on and who reads a child shard, the restriction tracker, and the
+checkpoint files (in a directory and on an S3-compatible server)."""
 import hashlib
 from datetime import datetime, timezone
 
 import pytest
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 from aws_kinesis_agg.aggregator import RecordAggregator
 
+from pipeline.local_services import local_s3_client, local_s3_options
 from transforms.kinesis import (
     DiscoverShardsFn,
     KinesisConfigError,
@@ -136,6 +140,24 @@ def test_checkpoint_files_round_trip(tmp_path):
     assert read_checkpoints(str(tmp_path), "logs") == [reader, ReaderSpec("logs", "s1", ())]
     assert read_checkpoints(str(tmp_path), "other-stream") == []
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["s0.json", "s1.json"]  # no temporary left
+
+
+@pytest.mark.integration
+def test_checkpoint_files_round_trip_on_s3(s3_server):
+    """The README's AWS set-up keeps checkpoints under ``s3://``: against an S3-compatible server on 127.0.0.1."""
+    local_s3_client(s3_server).create_bucket(Bucket="gatewaystream-checkpoints")
+    FileSystems.set_options(PipelineOptions(local_s3_options(s3_server)))
+    directory = "s3://gatewaystream-checkpoints/run-1"
+    assert read_checkpoints(directory, "logs") == []
+    reader = ReaderSpec("logs", "s0", (ShardCursor("s2", "TRIM_HORIZON", "77"),))
+    write_checkpoint(directory, reader)
+    write_checkpoint(directory, reader._replace(cursors=(ShardCursor("s2", "TRIM_HORIZON", "78"),)))
+    assert read_checkpoints(directory, "logs") == [ReaderSpec("logs", "s0", (ShardCursor("s2", "TRIM_HORIZON", "78"),))]
+
+
+def test_a_checkpoint_location_that_cannot_be_listed_is_an_error_not_a_fresh_start():
+    with pytest.raises(ValueError, match="nosuchscheme"):
+        read_checkpoints("nosuchscheme://bucket/checkpoints", "logs")
 
 
 def test_a_restart_gives_each_checkpointed_shard_its_own_reader(tmp_path):

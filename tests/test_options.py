@@ -36,6 +36,9 @@ def test_help_lists_every_option_with_its_default():
          "--kinesis_initial_position"),
         (["--input=", "--kinesis_stream=logs", "--aws_region=us-east-1",
           "--kinesis_initial_position=AT_TIMESTAMP:yesterday"], "--kinesis_initial_position"),
+        (["--input=nosuchscheme://bucket/*.jsonl"], "--input: cannot list 'nosuchscheme://bucket/*.jsonl': "),
+        (["--input=", "--kinesis_stream=logs", "--aws_region=us-east-1",
+          "--kinesis_checkpoint_dir=nosuchscheme://bucket/checkpoints"], "--kinesis_checkpoint_dir: cannot list"),
     ],
 )
 def test_invalid_option_exits_2_with_one_line_naming_it(arguments, named):

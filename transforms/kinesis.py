@@ -226,12 +226,12 @@ def checkpoint_path(checkpoint_dir: str, stream_name: str, reader: str) -> str:
 
 
 def read_checkpoints(checkpoint_dir: str, stream_name: str) -> list[ReaderSpec]:
-    """The readers saved under ``checkpoint_dir`` for ``stream_name`` (none if there are no files)."""
+    """The readers saved under ``checkpoint_dir`` for ``stream_name`` (none if there are no files).
+
+    A location that cannot be listed raises: starting over from the initial position instead would re-read the
+    stream (TRIM_HORIZON) or skip what arrived while the pipeline was down (LATEST)."""
     pattern = FileSystems.join(checkpoint_dir, stream_name, "*.json")
-    try:
-        matches = FileSystems.match([pattern])[0].metadata_list
-    except Exception:  # noqa: BLE001 - a directory that does not exist yet holds no checkpoints
-        return []
+    matches = FileSystems.match([pattern])[0].metadata_list  # a directory not made yet matches nothing
     readers = []
     for metadata in sorted(matches, key=lambda m: m.path):
         with FileSystems.open(metadata.path) as handle:
