@@ -9,7 +9,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline import direct_bundles, direct_prism, direct_pubsub, direct_sdf, direct_specs, graph, portable  # noqa: F401 - portable registers the PROCESS worker handler
-from pipeline.options import describe, kinesis_settings, parse_options
+from pipeline.options import describe, kinesis_settings, parse_options, unlistable_location
 from pipeline.summary import print_summary
 from transforms import kinesis
 from transforms.sources import is_local_runner
@@ -22,6 +22,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kinesis_stream:
         local = is_local_runner(pipeline_options.view_as(StandardOptions).runner)
         # Checked only for local runs: a Dataflow or Flink launcher may not hold the workers' AWS credentials.
+        # A checkpoint directory that cannot be read would otherwise start the readers over (transforms/kinesis.py).
+        checkpoints = args.kinesis_checkpoint_dir
+        if local and checkpoints and (problem := unlistable_location(checkpoints)):
+            print(f"python -m pipeline: --kinesis_checkpoint_dir: {problem}", file=sys.stderr)
+            return 2
         if local and (problem := kinesis.stream_problem(kinesis_settings(args))):
             print(f"python -m pipeline: --kinesis_stream: {problem}", file=sys.stderr)
             return 2

@@ -305,8 +305,6 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error(f"--{exc}")
     if args.input:
         _check_input_matches(args.input, parser)
-    if args.kinesis_checkpoint_dir:
-        _check_listable(args.kinesis_checkpoint_dir, "kinesis_checkpoint_dir", parser)
     if not args.dead_letter:
         parser.error("--dead_letter is required: failures must have somewhere to go")
     if args.dead_letter.startswith("pubsub:"):
@@ -322,16 +320,25 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
 
 
 def _check_input_matches(pattern: str, parser: argparse.ArgumentParser) -> None:
-    if not _check_listable(pattern, "input", parser):
+    try:
+        matched = _matches_any(pattern)
+    except Exception as exc:  # noqa: BLE001 - any filesystem's failure (credentials, endpoint, bucket) is reported
+        parser.error(f"--input: cannot list {pattern!r}: {_one_line(exc)}")
+    if not matched:
         parser.error(f"--input: no file matches {pattern!r}")
 
 
-def _check_listable(pattern: str, option: str, parser: argparse.ArgumentParser) -> bool:
-    """Whether ``pattern`` matches anything; a location that cannot be listed is a one-line error."""
+def unlistable_location(pattern: str) -> str | None:
+    """Why ``pattern`` (a directory or a glob on any Beam filesystem) cannot be listed; None when it can."""
     try:
-        return any(result.metadata_list for result in FileSystems.match([pattern]))
-    except Exception as exc:  # noqa: BLE001 - any filesystem's failure (credentials, endpoint, bucket) is reported
-        parser.error(f"--{option}: cannot list {pattern!r}: {_one_line(exc)}")
+        _matches_any(pattern)
+    except Exception as exc:  # noqa: BLE001 - as for --input
+        return f"cannot list {pattern!r}: {_one_line(exc)}"
+    return None
+
+
+def _matches_any(pattern: str) -> bool:
+    return any(result.metadata_list for result in FileSystems.match([pattern]))
 
 
 def _one_line(exc: Exception) -> str:
@@ -358,7 +365,7 @@ def parse_options(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOpti
     args, beam_arguments = parser.parse_known_args(arguments)
     pipeline_options = PipelineOptions(beam_arguments)
     # Beam's filesystems take their settings (an S3 endpoint and keys, GCS options) from the pipeline options,
-    # which Beam hands them only when a Pipeline is built: the --input check below needs them before that.
+    # which Beam hands them only when a Pipeline is built: the --input and checkpoint checks need them before that.
     FileSystems.set_options(pipeline_options)
     _validate(args, parser)
     if args.subscription or args.topic or args.kinesis_stream:
