@@ -11,6 +11,7 @@ import pytest
 from pipeline.collector import Collector
 from pipeline.direct_prism import never_try_prism
 from pipeline.local_services import (
+    start_gcs_server,
     start_kinesalite,
     start_pubsub_emulator,
     start_s3_server,
@@ -69,3 +70,9 @@ def kinesis_server(tmp_path_factory):
 def s3_server(tmp_path_factory):
     """Endpoint URL of a local S3-compatible server (moto, on 127.0.0.1) started for this test session."""
     yield from _serve(start_s3_server, tmp_path_factory, "s3")
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory):
+    """Endpoint URL of a local GCS-compatible server (gcp-storage-emulator, on 127.0.0.1) for this test session."""
+    yield from _serve(start_gcs_server, tmp_path_factory, "gcs")

@@ -1,14 +1,24 @@
 """``python -m pipeline`` as a user runs it, on the bundled samples: bounded file input to the real local
-collector, to --output files, and a replay of the dead letters it wrote (from a directory and from S3)."""
+collector, to --output files, and a replay of the dead letters it wrote (from a directory and from local S3- and
+GCS-compatible servers)."""
 import glob
 import json
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.local_services import count_items, dead_letters_in, local_s3_client, local_s3_options
+from pipeline.local_services import (
+    count_items,
+    dead_letters_in,
+    local_gcs_client,
+    local_gcs_environment,
+    local_s3_client,
+    local_s3_options,
+)
 from pipeline.localrun import sample_records
 from tests.conftest import ROOT, run_cli
 from transforms.dead_letters import read_dead_letter_file
@@ -78,36 +88,72 @@ def test_a_glob_matching_nothing_is_a_clear_error(tmp_path):
         f"python -m pipeline: error: --input: no file matches '{tmp_path}/nothing-*.jsonl'"]
 
 
+
+@dataclass
+class ObjectStore:
+    """A bucket on a local S3- or GCS-compatible server, as the pipeline's command line and the test reach it."""
+
+    root: str  # s3://bucket or gs://bucket
+    arguments: list[str]  # Beam's filesystem options
+    environment: dict[str, str]
+    read_objects: Callable[[str], list[tuple[str, bytes]]]  # prefix -> (name, bytes) of each object under it
+
+
+@pytest.fixture(params=["s3", "gs"])
+def object_store(request, tmp_path):
+    bucket = "gatewaystream-e2e"
+    if request.param == "s3":
+        endpoint = request.getfixturevalue("s3_server")
+        client = local_s3_client(endpoint)
+        client.create_bucket(Bucket=bucket)
+
+        def read_objects(prefix: str) -> list[tuple[str, bytes]]:
+            listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+            return [(item["Key"], client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()) for item in listed]
+
+        yield ObjectStore(f"s3://{bucket}", local_s3_options(endpoint, secret_access_key=S3_SECRET), {}, read_objects)
+        for key, _ in read_objects(""):
+            client.delete_object(Bucket=bucket, Key=key)
+        client.delete_bucket(Bucket=bucket)
+    else:
+        endpoint = request.getfixturevalue("gcs_server")
+        client = local_gcs_client(endpoint)
+        created = client.create_bucket(bucket)
+        yield ObjectStore(f"gs://{bucket}", [], local_gcs_environment(endpoint, tmp_path),
+                          lambda prefix: [(blob.name, blob.download_as_bytes())
+                                          for blob in client.list_blobs(bucket, prefix=prefix)])
+        created.delete(force=True)
+
+
+S3_SECRET = "s3-secret-4e1f9c"
+
+
 @pytest.mark.integration
-def test_dead_letters_and_archive_on_s3_and_a_replay_from_s3(s3_server, tmp_path):
-    """The README's AWS set-up, against an S3-compatible server on 127.0.0.1: dead letters and the Parquet archive
-    go to ``s3://``, and ``--input s3://…`` replays the dead letters. Beam's S3 options reach the ``--input``
-    check at start-up too (it used to list the default AWS endpoint and report "no file matches")."""
-    client = local_s3_client(s3_server)
-    client.create_bucket(Bucket="gatewaystream-e2e")
-    secret = "s3-secret-4e1f9c"
-    s3 = local_s3_options(s3_server, secret_access_key=secret)
-    result = run_cli("--input=samples/*.jsonl", f"--output={tmp_path / 'out'}", *s3,
-                     "--dead_letter=s3://gatewaystream-e2e/dead-letters", "--archive=s3://gatewaystream-e2e/archive")
+def test_dead_letters_and_archive_in_an_object_store_and_a_replay_from_it(object_store, tmp_path):
+    """The README's cloud set-ups against local S3- and GCS-compatible servers: dead letters and the Parquet
+    archive go to the bucket, and ``--input s3://…``/``gs://…`` replays the dead letters. Beam's filesystem
+    options reach the ``--input`` check at start-up too (it used to list the default AWS endpoint and report
+    "no file matches")."""
+    store = object_store
+    result = run_cli("--input=samples/*.jsonl", f"--output={tmp_path / 'out'}", *store.arguments,
+                     f"--dead_letter={store.root}/dead-letters", f"--archive={store.root}/archive",
+                     env=store.environment)
     assert result.returncode == 0, result.stderr[-2000:]
 
-    def objects(prefix: str) -> list[Path]:
-        listed = client.list_objects_v2(Bucket="gatewaystream-e2e", Prefix=prefix).get("Contents", [])
+    def saved(prefix: str) -> list[Path]:
         paths = []
-        for index, item in enumerate(listed):
-            local = tmp_path / f"{prefix.strip('/')}-{index}{Path(item['Key']).suffix}"
-            local.write_bytes(client.get_object(Bucket="gatewaystream-e2e", Key=item["Key"])["Body"].read())
-            paths.append(local)
+        for index, (name, data) in enumerate(store.read_objects(prefix)):
+            path = tmp_path / f"{prefix.strip('/')}-{index}{Path(name).suffix}"
+            path.write_bytes(data)
+            paths.append(path)
         return paths
 
-    letters = [letter for path in objects("dead-letters/") for letter in read_dead_letter_file(str(path))]
+    letters = [letter for path in saved("dead-letters/") for letter in read_dead_letter_file(str(path))]
     assert dict(Counter(letter["reason"] for letter in letters)) == SAMPLE_REASONS
-    archived = sum(pq.read_table(path).num_rows for path in objects("archive/"))
-    assert archived == sample_event_count() - 5
-    assert secret not in result.stdout + result.stderr
+    assert sum(pq.read_table(path).num_rows for path in saved("archive/")) == sample_event_count() - 5
+    assert S3_SECRET not in result.stdout + result.stderr
 
-    replay = run_cli("--input=s3://gatewaystream-e2e/dead-letters/*.avro", f"--output={tmp_path / 'replayed'}",
-                     f"--dead_letter={tmp_path / 'dl2'}", *s3)
+    replay = run_cli(f"--input={store.root}/dead-letters/*.avro", f"--output={tmp_path / 'replayed'}",
+                     f"--dead_letter={tmp_path / 'dl2'}", *store.arguments, env=store.environment)
     assert replay.returncode == 0, replay.stderr[-2000:]
     assert dict(Counter(letter["reason"] for letter in dead_letters_in(tmp_path / "dl2"))) == SAMPLE_REASONS
-
