@@ -320,25 +320,24 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
 
 
 def _check_input_matches(pattern: str, parser: argparse.ArgumentParser) -> None:
-    try:
-        matched = _matches_any(pattern)
-    except Exception as exc:  # noqa: BLE001 - any filesystem's failure (credentials, endpoint, bucket) is reported
-        parser.error(f"--input: cannot list {pattern!r}: {_one_line(exc)}")
+    matched, problem = _listing(pattern)
+    if problem:
+        parser.error(f"--input: {problem}")
     if not matched:
         parser.error(f"--input: no file matches {pattern!r}")
 
 
 def unlistable_location(pattern: str) -> str | None:
     """Why ``pattern`` (a directory or a glob on any Beam filesystem) cannot be listed; None when it can."""
+    return _listing(pattern)[1]
+
+
+def _listing(pattern: str) -> tuple[bool, str | None]:
+    """Whether ``pattern`` matches anything, and why it cannot be listed (None when it can)."""
     try:
-        _matches_any(pattern)
-    except Exception as exc:  # noqa: BLE001 - as for --input
-        return f"cannot list {pattern!r}: {_one_line(exc)}"
-    return None
-
-
-def _matches_any(pattern: str) -> bool:
-    return any(result.metadata_list for result in FileSystems.match([pattern]))
+        return any(result.metadata_list for result in FileSystems.match([pattern])), None
+    except Exception as exc:  # noqa: BLE001 - any filesystem's failure (credentials, endpoint, bucket) is reported
+        return False, f"cannot list {pattern!r}: {_one_line(exc)}"
 
 
 def _one_line(exc: Exception) -> str:

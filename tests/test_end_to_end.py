@@ -30,6 +30,7 @@ SAMPLE_REASONS = {
     "invalid_timestamp": 1,
     "missing_field:path": 1,
 }
+S3_SECRET = "s3-secret-4e1f9c"  # the local S3 server takes any key: this one must not reach the logs
 
 
 def sample_event_count():
@@ -88,7 +89,6 @@ def test_a_glob_matching_nothing_is_a_clear_error(tmp_path):
         f"python -m pipeline: error: --input: no file matches '{tmp_path}/nothing-*.jsonl'"]
 
 
-
 @dataclass
 class ObjectStore:
     """A bucket on a local S3- or GCS-compatible server, as the pipeline's command line and the test reach it."""
@@ -123,9 +123,6 @@ def object_store(request, tmp_path):
                           lambda prefix: [(blob.name, blob.download_as_bytes())
                                           for blob in client.list_blobs(bucket, prefix=prefix)])
         created.delete(force=True)
-
-
-S3_SECRET = "s3-secret-4e1f9c"
 
 
 @pytest.mark.integration
