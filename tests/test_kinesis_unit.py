@@ -5,6 +5,7 @@ import hashlib
 from datetime import datetime, timezone
 
 import pytest
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from aws_kinesis_agg.aggregator import RecordAggregator
@@ -155,9 +156,14 @@ def test_checkpoint_files_round_trip_on_s3(s3_server):
     assert read_checkpoints(directory, "logs") == [ReaderSpec("logs", "s0", (ShardCursor("s2", "TRIM_HORIZON", "78"),))]
 
 
-def test_a_checkpoint_location_that_cannot_be_listed_is_an_error_not_a_fresh_start():
-    with pytest.raises(ValueError, match="nosuchscheme"):
-        read_checkpoints("nosuchscheme://bucket/checkpoints", "logs")
+def test_a_checkpoint_location_that_cannot_be_listed_is_an_error_not_a_fresh_start(tmp_path, monkeypatch):
+    """Denied access or a wrong endpoint must not read as "no checkpoints", which would start the readers over."""
+    def denied(patterns):
+        raise BeamIOError("List operation failed", {patterns[0]: PermissionError("AccessDenied")})
+
+    monkeypatch.setattr(FileSystems, "match", denied)
+    with pytest.raises(BeamIOError, match="List operation failed"):
+        read_checkpoints(str(tmp_path), "logs")
 
 
 def test_a_restart_gives_each_checkpointed_shard_its_own_reader(tmp_path):
