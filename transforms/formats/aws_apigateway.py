@@ -16,6 +16,7 @@ from typing import Any
 from transforms.event import days_in_month, days_since_epoch, round_half_up
 from transforms.formats.common import (
     DecodeError,
+    byte_count,
     epoch_ms_time,
     is_number,
     is_placeholder,
@@ -183,11 +184,9 @@ def _add_metadata(record: dict[str, Any], metadata: dict[str, Any]) -> None:
     if integration_latency is not None:
         metadata["latency_integration_ms"] = latency_ms(integration_latency, "integrationLatency",
                                                         numeric_string=True)
-    size = _present(record, "responseLength")
-    if type(size) is str and size.isascii() and size.isdigit():
-        size = int(size)
-    if is_number(size) and size >= 0:
-        metadata["response_size"] = int(size)
+    size = byte_count(_present(record, "responseLength"))
+    if size is not None:
+        metadata["response_size"] = size
     extra = _present(record, "metadata")
     if isinstance(extra, dict):  # the Moesif template's free-form metadata object
         metadata.update({key: value for key, value in extra.items()

@@ -9,6 +9,7 @@ from transforms.errors import DecodeError
 from transforms.event import InvalidTime, format_epoch_ms, parse_iso_ms
 
 MAX_HEADERS_PER_SIDE = 1000
+MAX_INT64 = 2**63 - 1  # the largest integer that every later stage writes (orjson, Avro's long, Parquet's int64)
 
 _NUMBER_TYPES = (int, float)  # exact types: bool is an int subclass, and JSON never yields other subclasses
 
@@ -104,6 +105,19 @@ def _is_decimal(text: str) -> bool:
         if position != point and not "0" <= text[position] <= "9":
             return False
     return True
+
+
+def byte_count(value: Any) -> int | None:
+    """A size in bytes, from a number >= 0 (truncated) or a string of ASCII digits, as gateways write both; None
+    for anything else, and for a size past ``MAX_INT64``: a float such as 1.8e19 would become an integer that no
+    later stage can write, so the event would fail at serialization instead of decoding without the size."""
+    if type(value) is str and value.isascii() and value.isdigit():
+        if len(value) > 19:  # past MAX_INT64 whatever its digits (and int() refuses over 4 300 digits)
+            return None
+        value = int(value)
+    elif not is_number(value) or value < 0:
+        return None
+    return int(value) if value <= MAX_INT64 else None
 
 
 def optional_string(value: Any) -> str | None:

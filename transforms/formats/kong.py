@@ -12,6 +12,7 @@ from transforms.event import round_half_up
 from transforms.formats.common import (
     DecodeError,
     absolute_url,
+    byte_count,
     epoch_ms_time,
     first_present,
     headers_map,
@@ -132,7 +133,7 @@ def _add_metadata(
         if type(value) in _NUMBER_TYPES and value >= 0:
             metadata[key] = value
     for key, side in (("request_size", request), ("response_size", response)):
-        size = _size(side.get("size"))
+        size = byte_count(side.get("size"))  # strings up to Kong 2.1, numbers from 2.2 on
         if size is not None:
             metadata[key] = size
     for key, name in _METADATA_STRINGS:
@@ -141,11 +142,3 @@ def _add_metadata(
             if value:
                 metadata[key] = value
 
-
-def _size(value: Any) -> int | None:
-    """Kong sizes are strings up to 2.1 and numbers from 2.2 on."""
-    if type(value) in _NUMBER_TYPES and value >= 0:
-        return int(value)
-    if type(value) is str and value.isascii() and value.isdigit():
-        return int(value)
-    return None

@@ -19,6 +19,7 @@ from transforms.formats.common import (
 )
 
 FORMAT = "moesif"
+MAX_WEIGHT = 2**31 - 1  # schemas/api_event.avsc: weight is an Avro int (32 bits)
 
 _OPTIONAL_STRINGS = ("user_id", "company_id", "session_token", "subscription_id", "trace_id", "action_name")
 
@@ -52,8 +53,8 @@ def decode(record: dict[str, Any]) -> dict[str, Any]:
     event["direction"] = direction
     weight = record.get("weight", 1)
     weight = 1 if weight is None else weight
-    if not is_number(weight) or weight != int(weight) or weight < 1:
-        raise DecodeError("invalid_type:weight", "weight must be an integer >= 1")
+    if not is_number(weight) or not 1 <= weight <= MAX_WEIGHT or weight != int(weight):
+        raise DecodeError("invalid_type:weight", f"weight must be an integer from 1 to {MAX_WEIGHT}")
     event["weight"] = int(weight)
     metadata = record.get("metadata")
     if metadata is not None:

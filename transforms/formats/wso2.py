@@ -15,7 +15,9 @@ from typing import Any
 
 from transforms.event import format_epoch_ms, round_half_up
 from transforms.formats.common import (
+    MAX_INT64,
     DecodeError,
+    byte_count,
     epoch_ms_time,
     headers_map,
     is_ascii_space,
@@ -244,7 +246,7 @@ def _add_metadata(record: dict[str, Any], properties: dict[str, Any], metadata: 
     if is_number(target) and 100 <= target <= 599:  # -1 on faults: there was no backend response
         metadata["target_response_code"] = int(target)
     error_code = record.get("errorCode")
-    if is_number(error_code):
+    if is_number(error_code) and -MAX_INT64 - 1 <= error_code <= MAX_INT64:
         metadata["error_code"] = int(error_code)
     cache_hit = record.get("responseCacheHit")
     if isinstance(cache_hit, bool):
@@ -253,9 +255,9 @@ def _add_metadata(record: dict[str, Any], properties: dict[str, Any], metadata: 
         value = optional_string(properties.get(name))
         if value:
             metadata[key] = value
-    size = properties.get("responseSize")
-    if is_number(size) and size >= 0:
-        metadata["response_size"] = int(size)
+    size = byte_count(properties.get("responseSize"))
+    if size is not None:
+        metadata["response_size"] = size
     for key, name in (("ai_metadata", "aiMetadata"), ("ai_token_usage", "aiTokenUsage")):
         if isinstance(properties.get(name), dict):
             metadata[key] = properties[name]
