@@ -1,8 +1,8 @@
 # C types for aws_apigateway.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
 from transforms.event cimport days_in_month, days_since_epoch, round_half_up
-from transforms.formats.common cimport (byte_count, epoch_ms_time, is_number, is_placeholder, latency_ms, optional_string,
-                                        require_status)
+from transforms.formats.common cimport (byte_count, epoch_ms_time, is_number, is_placeholder, latency_ms,
+                                        optional_string, require_status)
 
 @cython.locals(request_headers=dict, request=dict, metadata=dict, event=dict)
 cpdef dict decode(dict record)

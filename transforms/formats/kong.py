@@ -141,4 +141,3 @@ def _add_metadata(
             value = optional_string(record[name])
             if value:
                 metadata[key] = value
-

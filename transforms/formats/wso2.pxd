@@ -1,8 +1,8 @@
 # C types for wso2.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
 from transforms.event cimport format_epoch_ms, round_half_up
-from transforms.formats.common cimport (byte_count, epoch_ms_time, headers_map, is_ascii_space, is_number, is_placeholder,
-                                        iso_time_ms, latency_ms, optional_string, require_status)
+from transforms.formats.common cimport (byte_count, epoch_ms_time, headers_map, is_ascii_space, is_number,
+                                        is_placeholder, iso_time_ms, latency_ms, optional_string, require_status)
 
 @cython.locals(properties=dict, metadata=dict, request=dict, response=dict, event=dict)
 cpdef dict decode(dict record)
