@@ -21,7 +21,7 @@ PAST_INT64 = 1.8446744073709552e19  # what orjson parses 18446744073709551616 (2
     [
         (0, 0), (512, 512), ("512", 512), (12.9, 12), (MAX_INT64, MAX_INT64), (str(MAX_INT64), MAX_INT64),
         (-1, None), ("-1", None), ("1e3", None), ("", None), ("\u0663", None), (True, None), (None, None),
-        (MAX_INT64 + 1, None), (PAST_INT64, None), ("9" * 19, None), ("9" * 5000, None),
+        ("0" * 30 + "7", 7), (MAX_INT64 + 1, None), (PAST_INT64, None), ("9" * 19, None), ("9" * 5000, None),
     ],
 )
 def test_byte_count(value, expected):

@@ -112,7 +112,7 @@ def byte_count(value: Any) -> int | None:
     for anything else, and for a size past ``MAX_INT64``: a float such as 1.8e19 would become an integer that no
     later stage can write, so the event would fail at serialization instead of decoding without the size."""
     if type(value) is str and value.isascii() and value.isdigit():
-        if len(value) > 19:  # past MAX_INT64 whatever its digits (and int() refuses over 4 300 digits)
+        if len(value.lstrip("0")) > 19:  # past MAX_INT64 whatever its digits (and int() refuses over 4 300)
             return None
         value = int(value)
     elif not is_number(value) or value < 0:
