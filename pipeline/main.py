@@ -8,7 +8,16 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline import direct_bundles, direct_prism, direct_pubsub, direct_sdf, direct_specs, graph, portable  # noqa: F401 - portable registers the PROCESS worker handler
+from pipeline import (  # noqa: F401 - portable registers the PROCESS worker handler
+    direct_bundles,
+    direct_prism,
+    direct_pubsub,
+    direct_sdf,
+    direct_specs,
+    graph,
+    portable,
+    runner_artifacts,
+)
 from pipeline.options import describe, kinesis_settings, parse_options, unlistable_location
 from pipeline.summary import print_summary
 from transforms import kinesis
@@ -30,6 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if local and (problem := kinesis.stream_problem(kinesis_settings(args))):
             print(f"python -m pipeline: --kinesis_stream: {problem}", file=sys.stderr)
             return 2
+    reads_pubsub = bool(args.subscription or args.topic)
+    if problem := runner_artifacts.missing_for_run(pipeline_options, reads_pubsub, args.pubsub_source,
+                                                   args.pubsub_expansion_service):
+        print(f"python -m pipeline: --runner={pipeline_options.view_as(StandardOptions).runner}: {problem}",
+              file=sys.stderr)
+        return 2
     # force: validating the options may already have logged through the root logger, which configures it
     # at WARNING and would drop our INFO lines.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.iobase import RestrictionTracker
+from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
@@ -319,6 +319,12 @@ class KinesisRestrictionTracker(RestrictionTracker):
 
     def check_done(self) -> None:
         """Always done: a reader stops only after a checkpoint or when every cursor has ended."""
+
+    def current_progress(self) -> RestrictionProgress:
+        """Nothing counts as done in a stream; what remains is the shards still read. Portable runners (Prism,
+        Flink) ask for it to report progress, and Beam's default raises."""
+        with self._lock:
+            return RestrictionProgress(completed=0, remaining=len(self._restriction.cursors))
 
     def is_bounded(self) -> bool:
         return False
