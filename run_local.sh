@@ -4,6 +4,7 @@
 # collector on 127.0.0.1, publishes samples/*.jsonl, runs the pipeline on the DirectRunner until every
 # sample event is accounted for, prints the collector's report, and stops everything it started.
 # Options: --source pubsub|kinesis (kinesis: a local kinesalite server instead of the emulator),
+# --runner direct|prism (prism: Beam's Prism runner, built with Go on first use; with --source kinesis),
 # --timeout SECS, --work-dir DIR (default ./local-run), --samples DIR.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,5 +32,11 @@ fi
 if .venv/bin/python -c 'import Cython' 2>/dev/null; then  # recompile modules edited since the install (setup.py)
   .venv/bin/python setup.py -q build_ext --inplace >/dev/null 2>&1 || echo "run_local.sh: compiling failed" >&2
 fi
+
+case " $* " in
+  *" --runner prism "*|*" --runner=prism "*)
+    need go "Prism is built from the Go module proxy on first use (python -m pipeline.runner_artifacts prism)"
+    .venv/bin/python -m pipeline.runner_artifacts prism >/dev/null ;;
+esac
 
 exec .venv/bin/python -m pipeline.localrun "$@"

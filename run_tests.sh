@@ -18,4 +18,9 @@ fi
 .venv/bin/python setup.py -q build_ext --inplace >/dev/null 2>&1 \
   || echo "run_tests.sh: compiling the per-event modules failed; tests/test_compiled.py will say which" >&2
 
+# Prism, Beam's portable runner, for tests/test_prism.py: built once with Go (about 2.5 min), then cached.
+if command -v go >/dev/null; then
+  .venv/bin/python -m pipeline.runner_artifacts prism >/dev/null || echo "run_tests.sh: Prism could not be built" >&2
+fi
+
 exec .venv/bin/python -m pytest "$@"

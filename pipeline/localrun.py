@@ -77,7 +77,10 @@ def start_source(source: str, work_dir: Path, services: list[Service]
             {"PUBSUB_EMULATOR_HOST": emulator_host}, publish_all)
 
 
-def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub") -> int:
+RUNNERS = {"direct": "DirectRunner", "prism": "PrismRunner"}
+
+
+def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", runner: str = "direct") -> int:
     if work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
@@ -94,8 +97,9 @@ def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub") -
         source_arguments, source_environment, send = start_source(source, work_dir, services)
         collector, collector_url = start_collector(work_dir)
         services.append(collector)
+        runner_arguments = [f"--runner={RUNNERS[runner]}"] + (["--streaming"] if runner != "direct" else [])
         pipeline = start_pipeline(
-            ["--runner=DirectRunner", *source_arguments, f"--api_endpoint={collector_url}",
+            [*runner_arguments, *source_arguments, f"--api_endpoint={collector_url}",
              f"--dead_letter={dead_letter_dir}", "--company_id_header=X-Org-Id"],
             work_dir,
             {**source_environment, "GATEWAYSTREAM_APPLICATION_ID": LOCAL_APPLICATION_ID},
@@ -103,7 +107,7 @@ def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub") -
         services.append(pipeline)
         destination = send(records)
         print(f"run_local: sent {len(records)} sample records holding {expected} events to {destination}; "
-              "the pipeline is running on the DirectRunner …", flush=True)
+              f"the pipeline is running on the {RUNNERS[runner]} …", flush=True)
 
         deadline = time.monotonic() + timeout
         next_status = time.monotonic() + STATUS_EVERY_SECS
@@ -159,9 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every event")
     parser.add_argument("--source", choices=SOURCES, default="pubsub",
                         help="read the samples through the Pub/Sub emulator or a local Kinesis server")
+    parser.add_argument("--runner", choices=RUNNERS, default="direct",
+                        help="Beam's DirectRunner, or Prism (built by `python -m pipeline.runner_artifacts prism`; "
+                        "reads Kinesis only: Beam's Python Pub/Sub source is not a Prism transform)")
     args = parser.parse_args(argv)
+    if args.runner == "prism" and args.source != "kinesis":
+        parser.error("--runner prism reads --source kinesis: Beam's Python Pub/Sub source runs only on the "
+                     "DirectRunner and Dataflow, and the cross-language one needs a Java expansion service")
     stop_services_on_sigterm()
-    return run(args.samples, args.work_dir, args.timeout, args.source)
+    return run(args.samples, args.work_dir, args.timeout, args.source, args.runner)
 
 
 if __name__ == "__main__":
