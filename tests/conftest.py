@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from pipeline import runner_artifacts
 from pipeline.collector import Collector
 from pipeline.direct_prism import never_try_prism
 from pipeline.local_services import (
@@ -76,3 +78,15 @@ def s3_server(tmp_path_factory):
 def gcs_server(tmp_path_factory):
     """Endpoint URL of a local GCS-compatible server (gcp-storage-emulator, on 127.0.0.1) for this test session."""
     yield from _serve(start_gcs_server, tmp_path_factory, "gcs")
+
+
+@pytest.fixture(scope="session")
+def prism_binary() -> str:
+    """The cached Prism binary of the installed Beam release (``run_tests.sh`` builds it before the tests)."""
+    artifact = runner_artifacts.prism()
+    if artifact.missing() and shutil.which("go") is None:
+        pytest.skip(f"Prism cannot run on this machine: {artifact.missing()}, and Go is not installed to build it")
+    try:
+        return str(runner_artifacts.fetch(artifact))
+    except runner_artifacts.ArtifactUnavailable as unavailable:
+        pytest.fail(f"Prism could not be built: {unavailable}")

@@ -101,11 +101,17 @@ def test_records_on_a_two_shard_stream_all_arrive_once(kinesis_server, collector
     assert by_id[sample["request"]["id"]]["response"]["status"] == sample["response"]["status"]
 
 
-def test_a_shard_split_mid_run_loses_and_duplicates_nothing(kinesis_server, collector, tmp_path):
+@pytest.mark.parametrize("runner", ["DirectRunner", "PrismRunner"])
+def test_a_shard_split_mid_run_loses_and_duplicates_nothing(runner, kinesis_server, collector, tmp_path, request):
+    on_runner = [f"--runner={runner}"]
+    if runner == "PrismRunner":
+        on_runner.append("--streaming")
+        request.getfixturevalue("prism_binary")
     stream = new_stream(kinesis_server, 2)
     client = local_kinesis_client(kinesis_server)
     before, after = kong_records(800), kong_records(800, first=800)
-    pipeline = start_reader(stream, kinesis_server, collector, tmp_path, "--kinesis_initial_position=TRIM_HORIZON")
+    pipeline = start_reader(stream, kinesis_server, collector, tmp_path, *on_runner,
+                            "--kinesis_initial_position=TRIM_HORIZON")
     try:
         put_records(kinesis_server, stream, before)
         await_events(collector, pipeline, len(before))
@@ -125,7 +131,9 @@ def test_a_shard_split_mid_run_loses_and_duplicates_nothing(kinesis_server, coll
         pipeline.stop()
     assert {event["transaction_id"] for event in collector.store.events()} == ids_of(before) | ids_of(after)
     assert collector.store.counts()["events"] == len(before) + len(after)
-    assert "ended; reading its children ['shardId-000000000002', 'shardId-000000000003']" in pipeline.log_tail(200)
+    log = pipeline.log_path.read_text()
+    assert "ended; reading its children ['shardId-000000000002', 'shardId-000000000003']" in log
+    assert ("cache/prism" in log) == (runner == "PrismRunner")
 
 
 def test_a_merge_mid_run_reads_the_merged_shard_once(kinesis_server, collector, tmp_path):
