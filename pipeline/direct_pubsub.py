@@ -32,6 +32,7 @@ event decoded from it was delivered or written as a dead letter.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -163,13 +164,34 @@ def _received(item: Any) -> _Received:
                                            _EPOCH + timedelta(microseconds=micros), message.ordering_key, micros))
 
 
+def _with_unlimited_answers(client: Any) -> Any:
+    """``client``, or on the emulator a client like it whose channel takes answers of any size.
+
+    The Pub/Sub client opens its production channel with no receive limit
+    (``grpc.max_receive_message_length=-1``, ``SubscriberGrpcTransport.create_channel``), but the emulator's as a
+    bare ``grpc.insecure_channel`` with gRPC's default 4 MiB. A pull answer past that failed whole with
+    RESOURCE_EXHAUSTED after the emulator had leased every message in it: the good messages beside a large one
+    came back only after their ack deadline, and failed again with it on every redelivery (issue 26). A message
+    may be 10 MB, so an answer must be able to hold what the broker may send."""
+    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not emulator:
+        return client
+    import grpc
+    from google.cloud import pubsub
+    from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
+
+    channel = grpc.insecure_channel(emulator, options=[("grpc.max_receive_message_length", -1),
+                                                       ("grpc.max_send_message_length", -1)])
+    return pubsub.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+
+
 class _ShortPullClient:
     """A SubscriberClient whose ``pull`` hands out bundles that a background thread pulls ahead (our size and
     timeout, held in the ledger as they arrive), and whose ``acknowledge`` is left to the ledger; everything else
     passes through."""
 
     def __init__(self, client: Any):
-        self._client = client
+        self._client = _with_unlimited_answers(client)
         self._max_messages = PULL_FIRST_MESSAGES
         self._ackers: dict[str, _SubscriptionAcker] = {}
         self._watermarks: dict[str, Timestamp] = {}
@@ -213,19 +235,12 @@ class _ShortPullClient:
         from google.api_core import exceptions
         from google.cloud.pubsub_v1.types import PullResponse
 
-        while True:
-            try:
-                response = self._client.pull(subscription=subscription, max_messages=self._max_messages,
-                                             timeout=PULL_TIMEOUT_SECS)
-                return [_received(item) for item in PullResponse.pb(response).received_messages]
-            except (exceptions.DeadlineExceeded, exceptions.RetryError):
-                return []
-            except exceptions.ResourceExhausted:
-                # The answer passed gRPC's 4 MiB receive limit (large messages, e.g. http-log batches):
-                # ask for fewer from now on. At one message the error is real and is raised.
-                if self._max_messages == 1:
-                    raise
-                self._max_messages = max(1, self._max_messages // 2)
+        try:
+            response = self._client.pull(subscription=subscription, max_messages=self._max_messages,
+                                         timeout=PULL_TIMEOUT_SECS)
+            return [_received(item) for item in PullResponse.pb(response).received_messages]
+        except (exceptions.DeadlineExceeded, exceptions.RetryError):
+            return []
 
     def acknowledge(self, subscription: str, ack_ids: list[str]) -> None:
         """The evaluator's acknowledgement on pull: ignored, the ledger acknowledges once accounted for."""
