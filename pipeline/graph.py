@@ -8,7 +8,14 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline.options import application_id, decode_settings, identity_settings, kinesis_settings, mask_settings
+from pipeline.options import (
+    application_id,
+    decode_settings,
+    hash_salt,
+    identity_settings,
+    kinesis_settings,
+    mask_settings,
+)
 from transforms.archive import ArchiveEvents
 from transforms.batching import BatchEvents
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
@@ -35,7 +42,8 @@ def deliver(args: argparse.Namespace) -> DeliverBatches:
     if args.output:
         return WriteBatchFiles(args.output, args.batches_in_flight)
     return WriteToAnalyticsApi(args.api_endpoint, application_id(args), args.connect_timeout, args.send_timeout,
-                               RetryPolicy(max_retry_secs=args.max_retry_secs), args.batches_in_flight)
+                               RetryPolicy(max_retry_secs=args.max_retry_secs), args.batches_in_flight,
+                               other_secrets=tuple(filter(None, [hash_salt(args)])))
 
 
 def destination(args: argparse.Namespace) -> str:

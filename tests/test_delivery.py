@@ -150,3 +150,43 @@ def test_a_collector_answering_400_dead_letters_every_event(collector, tmp_path)
     assert len(letters) == 500 and len({orjson.loads(letter["payload"])["transaction_id"] for letter in letters}) == 500
     assert {(letter["stage"], letter["http_status"], letter["attempts"]) for letter in letters} == {("deliver", 400, 1)}
     assert collector.request_counts()["requests_by_status"] == {"400": 10}
+
+
+SECRET_APPLICATION_ID = "eyJhcHAiOiJzZWNyZXQtYXBwbGljYXRpb24taWQtMDA0MiJ9-0042"
+
+
+def test_an_answer_echoing_the_application_id_never_carries_it_on(collector):
+    """SPEC §7: at most the last 4 characters of a secret anywhere. Answers that echo the request's headers put
+    the application id in the excerpt at every offset, including across the point where the excerpt is cut."""
+    for padding in (0, 100, 440, 480, 490, 499, 520):
+        collector.faults.configure(fail_next=1, status=400, echo_headers_after=padding)
+        sink = AnalyticsApiSink(collector.url, SECRET_APPLICATION_ID, 1000, 2000, RetryPolicy(1))
+        sink.open()
+        result = sink.send(batch_body(), 3)
+        assert (result.ok, result.reason) == (False, "http_400")
+        assert SECRET_APPLICATION_ID[:-4] not in result.detail and SECRET_APPLICATION_ID[:12] not in result.detail
+        if padding < 400:
+            assert "…0042" in result.detail  # the header is still named, its value redacted
+
+
+def test_scrub_secrets_finds_plain_json_escaped_and_percent_encoded_forms():
+    from transforms.sink import scrub_secrets
+
+    salt = 'salt/with"quote and space'
+    text = f'a {salt} b {orjson.dumps(salt).decode()} c salt%2Fwith%22quote%20and%20space d'
+    assert scrub_secrets(text, [salt]) == "a …pace b \"…pace\" c …pace d"
+    assert scrub_secrets("nothing here", [salt, SECRET_APPLICATION_ID]) == "nothing here"
+
+
+def test_a_pipeline_whose_collector_echoes_headers_logs_and_dead_letters_no_secret(collector, tmp_path):
+    collector.faults.configure(fail_next=10, status=400, echo_headers_after=150)
+    result = run_cli("--runner=DirectRunner", "--input=samples/kong-3.x.jsonl", f"--api_endpoint={collector.url}",
+                     f"--dead_letter={tmp_path / 'dl'}", "--hash_salt=pepper-secret-salt-value",
+                     env={"GATEWAYSTREAM_APPLICATION_ID": SECRET_APPLICATION_ID})
+    assert result.returncode == 0, result.stderr[-2000:]
+    letters = [letter for letter in dead_letters_in(tmp_path / "dl") if letter["stage"] == "deliver"]
+    assert letters and all(letter["reason"] == "http_400" for letter in letters)
+    assert all("…0042" in letter["detail"] for letter in letters)
+    everything = result.stdout + result.stderr + "".join(letter["detail"] for letter in letters)
+    assert "batch of" in result.stderr and "failed: http_400" in result.stderr  # the WARNING line was written
+    assert SECRET_APPLICATION_ID[:-4] not in everything and "pepper-secret-salt-value" not in everything

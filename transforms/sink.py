@@ -20,13 +20,16 @@ import hashlib
 import logging
 import random
 import time
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import apache_beam as beam
+import orjson
 import urllib3
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
@@ -102,13 +105,29 @@ def redact_secret(secret: str) -> str:
     return f"…{secret[-4:]}" if len(secret) > 8 else "…"
 
 
+def scrub_secrets(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every one of ``secrets`` redacted wherever it stands, written plainly, JSON-escaped or
+    percent-encoded: what a collector's answer may echo of our request (SPEC §7)."""
+    for secret in secrets:
+        for written in {secret, orjson.dumps(secret).decode()[1:-1], urllib.parse.quote(secret, safe="")}:
+            text = text.replace(written, redact_secret(secret))
+    return text
+
+
+def _longest_written(secrets: Sequence[str]) -> int:
+    """The most characters a secret can take in a text (percent-encoding triples each byte)."""
+    return max((3 * len(secret.encode()) for secret in secrets), default=0)
+
+
 class AnalyticsApiSink(BatchSink):
     """gzip JSON ``POST {api_endpoint}/v1/events/batch`` with ``X-Moesif-Application-Id``; 2xx is success."""
 
     def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int, send_timeout_ms: int,
-                 retry: RetryPolicy = RetryPolicy()):
+                 retry: RetryPolicy = RetryPolicy(), other_secrets: Sequence[str] = ()):
         self._url = api_endpoint.rstrip("/") + BATCH_PATH
         self._application_id = application_id
+        # Redacted from every answer's excerpt and error text, before either is cut or logged.
+        self._secrets = tuple(secret for secret in (application_id, *other_secrets) if secret)
         self._timeouts_secs = (connect_timeout_ms / 1000, send_timeout_ms / 1000)
         self._retry = retry
         self._pool: urllib3.PoolManager | None = None
@@ -151,16 +170,21 @@ class AnalyticsApiSink(BatchSink):
         try:
             response = self._pool.request("POST", self._url, body=compressed, headers=headers)
         except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError in urllib3 2.x
-            return DeliveryResult(False, "connection_error", f"{type(exc).__name__}: {exc}"[:500]), None
+            return DeliveryResult(False, "connection_error", self._error_text(exc)), None
         except urllib3.exceptions.TimeoutError as exc:
-            return DeliveryResult(False, "timeout", f"{type(exc).__name__}: {exc}"[:500]), None
+            return DeliveryResult(False, "timeout", self._error_text(exc)), None
         except urllib3.exceptions.HTTPError as exc:
-            return DeliveryResult(False, "connection_error", f"{type(exc).__name__}: {exc}"[:500]), None
+            return DeliveryResult(False, "connection_error", self._error_text(exc)), None
         if 200 <= response.status < 300:
             return DeliveryResult(True, http_status=response.status), None
-        excerpt = response.data[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace")
+        # Scrubbed before it is cut: a secret cut in two at the end of the excerpt would keep its head.
+        window = response.data[:RESPONSE_EXCERPT_BYTES + _longest_written(self._secrets)]
+        excerpt = scrub_secrets(window.decode("utf-8", "replace"), self._secrets)[:RESPONSE_EXCERPT_BYTES]
         return (DeliveryResult(False, f"http_{response.status}", excerpt, http_status=response.status),
                 retry_after_secs(response.headers.get("Retry-After")))
+
+    def _error_text(self, exc: Exception) -> str:
+        return scrub_secrets(f"{type(exc).__name__}: {exc}", self._secrets)[:RESPONSE_EXCERPT_BYTES]
 
     def close(self) -> None:
         self._pool = None  # the pool is the process's (_keep_alive_pool): its connections stay open for the next
@@ -319,9 +343,10 @@ class WriteToAnalyticsApi(DeliverBatches):
     """Delivers to a Moesif-compatible collection API (SPEC §7)."""
 
     def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int = 1000,
-                 send_timeout_ms: int = 2000, retry: RetryPolicy = RetryPolicy(), batches_in_flight: int = 1):
-        super().__init__(AnalyticsApiSink(api_endpoint, application_id, connect_timeout_ms, send_timeout_ms, retry),
-                         batches_in_flight)
+                 send_timeout_ms: int = 2000, retry: RetryPolicy = RetryPolicy(), batches_in_flight: int = 1,
+                 other_secrets: Sequence[str] = ()):
+        super().__init__(AnalyticsApiSink(api_endpoint, application_id, connect_timeout_ms, send_timeout_ms, retry,
+                                          other_secrets), batches_in_flight)
 
 
 class WriteBatchFiles(DeliverBatches):

@@ -1,10 +1,10 @@
 """Fault modes of the local collector, so tests can make delivery fail for real (issue 5).
 
 A ``FaultPlan`` decides, for each ``POST /v1/events/batch``, whether to answer normally or to misbehave:
-fail the next N requests with a status (optionally with ``Retry-After``), fail a fraction of requests at
-random, close the connection without answering, stall before answering, or be "down" (close every
-connection) for a while. Set it from Python (``collector.faults``) or over HTTP (``POST /admin/faults``
-with the same fields as JSON), for a collector running in another process.
+fail the next N requests with a status (optionally with ``Retry-After``, or echoing the request's headers),
+fail a fraction of requests at random, close the connection without answering, stall before answering, or
+be "down" (close every connection) for a while. Set it from Python (``collector.faults``) or over HTTP
+(``POST /admin/faults`` with the same fields as JSON), for a collector running in another process.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class Fault:
     status: int = 0
     retry_after: str | None = None
     stall_secs: float = 0.0
+    echo_headers_after: int | None = None  # with "status": the answer echoes the request's headers after so many bytes
 
 
 class FaultPlan:
@@ -42,10 +43,12 @@ class FaultPlan:
     def configure(self, *, fail_next: int = 0, status: int = 500, retry_after: str | None = None,
                   failure_rate: float | None = None, failure_status: int | None = None,
                   close_rate: float | None = None, close_next: int = 0, stall_secs: float | None = None,
-                  down_for_secs: float | None = None) -> None:
-        """Adds the given behaviour; fields left out keep their current value."""
+                  down_for_secs: float | None = None, echo_headers_after: int | None = None) -> None:
+        """Adds the given behaviour; fields left out keep their current value. ``echo_headers_after``: the next
+        ``fail_next`` answers echo the request's headers after that many bytes of padding, as some proxies do."""
         with self._lock:
-            self._fail_next.extend([Fault("status", status, retry_after)] * fail_next)
+            self._fail_next.extend([Fault("status", status, retry_after, echo_headers_after=echo_headers_after)]
+                                   * fail_next)
             self._fail_next.extend([Fault("close")] * close_next)
             if failure_rate is not None:
                 self._failure_rate = failure_rate

@@ -83,7 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "status":
             self.server.count_request(fault.status)
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            self._reply(fault.status, {"error": "injected fault"}, extra)
+            answer: dict[str, Any] = {"error": "injected fault"}
+            if fault.echo_headers_after is not None:
+                answer = {"padding": "." * fault.echo_headers_after, "request_headers": dict(self.headers)}
+            self._reply(fault.status, answer, extra)
             return
         if fault is not None and fault.kind == "stall":
             time.sleep(fault.stall_secs)
