@@ -106,6 +106,25 @@ def test_decompression_budget_is_shared_by_nested_gzip_layers():
     assert [letter["reason"] for letter in result.dead_letters] == ["decompressed_size_limit_exceeded"]
 
 
+def test_gzip_inside_gzip_is_inflated_layer_by_layer():
+    record = orjson.dumps(KONG_39)
+    twice, thrice = gzip.compress(gzip.compress(record)), gzip.compress(gzip.compress(gzip.compress(record)))
+    for nested in (twice, thrice):
+        result = decode_record(RawRecord(nested, "s"))
+        assert result.dead_letters == [] and len(result.events) == 1
+        assert result.events[0].event == decode_record(RawRecord(record, "s")).events[0].event
+
+
+def test_every_gzip_layer_spends_the_one_decompression_budget():
+    inner = gzip.compress(b" " * (3 * MIB) + orjson.dumps(KONG_39))  # ~3 KB inflating to 3 MiB
+    within = DecodeSettings(max_decompressed_bytes=6 * MIB)
+    assert len(decode_record(RawRecord(gzip.compress(inner), "s"), within).events) == 1
+    [letter] = decode_record(RawRecord(gzip.compress(gzip.compress(inner)), "s"),
+                             DecodeSettings(max_decompressed_bytes=3 * MIB)).dead_letters
+    assert letter["reason"] == "decompressed_size_limit_exceeded"  # 3 MiB + the outer layers' bytes
+    assert letter["payload"] == gzip.compress(gzip.compress(inner))  # the record as it came, for a replay
+
+
 def test_one_record_cannot_hold_more_than_max_elements():
     lines = b"\n".join(orjson.dumps(KONG_39 | {"started_at": 1795600000000 + n}) for n in range(30))
     result = decode_record(RawRecord(lines, "s"), DecodeSettings(max_elements=25))

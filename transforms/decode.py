@@ -118,11 +118,14 @@ class _RecordDecoder:
         self.dead_letters.append(dead_letter("decode", reason, detail, source, payload))
 
     def decode_bytes(self, data: bytes, source: str, nesting: int) -> None:
-        if is_gzip(data):
+        compressed = data
+        # Gzip inside gzip (a shipper compressing what is already compressed) is inflated layer by layer, every
+        # layer from the one budget (SPEC §3); each layer spends at least its 2-byte magic, so the loop ends.
+        while is_gzip(data):
             try:
                 inflated = gunzip(data, self.inflate_budget)
             except DecodeError as exc:
-                self.reject(exc.reason, exc.detail, source, data)
+                self.reject(exc.reason, exc.detail, source, compressed)
                 return
             self.inflate_budget -= len(inflated)
             data = inflated
