@@ -27,7 +27,7 @@ from pipeline.local_services import (
 from pipeline.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
 from tests.conftest import APPLICATION_ID, run_cli
 from tests.test_kinesis_unit import aggregate
-from transforms.kinesis import CHECKPOINT_WRITE_SECS, read_checkpoints
+from transforms.kinesis import CHECKPOINT_WRITE_SECS, MAX_RECORDS_PER_CALL, read_checkpoints
 
 pytestmark = pytest.mark.integration
 
@@ -229,6 +229,44 @@ def test_events_still_buffered_when_a_run_is_killed_arrive_with_the_next_run(kin
     finally:
         second.stop()
     assert {event["transaction_id"] for event in collector.store.events()} == ids_of(records)
+
+
+def test_a_kill_during_a_large_read_rereads_at_most_what_was_not_yet_delivered(kinesis_server, collector, tmp_path):
+    """The checkpoint moves past the longest delivered prefix of a read as deliveries happen: it used to wait for
+    a reader's whole read (up to 5 000 records), so a run killed early left no checkpoint at all and the next one
+    read everything again (issue 26)."""
+    stream = new_stream(kinesis_server, 2)
+    checkpoints = tmp_path / "checkpoints"
+    records = kong_records(10_000)
+    options = ("--kinesis_initial_position=TRIM_HORIZON", f"--kinesis_checkpoint_dir={checkpoints}",
+               "--batches_in_flight=1")
+    put_records(kinesis_server, stream, records)
+    collector.faults.configure(stall_secs=0.3)  # deliveries trickle, so the kill comes in the middle of a read
+    first = start_reader(stream, kinesis_server, collector, tmp_path, *options, name="first-run")
+    try:
+        await_events(collector, first, 1000)
+        time.sleep(3 * CHECKPOINT_WRITE_SECS)
+        saved = [cursor for reader in read_checkpoints(str(checkpoints), stream) for cursor in reader.cursors]
+        os.killpg(first.process.pid, signal.SIGKILL)
+        delivered_before_kill = collector.store.counts()["events"]
+    finally:
+        first.stop()
+    assert delivered_before_kill < len(records)
+    assert any(cursor.after is not None for cursor in saved), saved  # progress was saved mid-read
+
+    collector.faults.configure(stall_secs=0)
+    second = start_reader(stream, kinesis_server, collector, tmp_path, *options, name="second-run")
+    try:
+        await_events(collector, second, len(records))
+        time.sleep(2)  # anything read twice would arrive by now
+    finally:
+        second.stop()
+    counts = collector.store.counts()
+    assert counts["distinct_transaction_ids"] == len(records)  # 0 lost
+    duplicates = counts["events"] - len(records)
+    print(f"{delivered_before_kill} delivered before the kill; {duplicates} delivered twice")
+    assert duplicates < delivered_before_kill  # the second run did not start over
+    assert duplicates <= 2 * MAX_RECORDS_PER_CALL  # at most one read's worth per shard
 
 
 class ThrottlingProxy:

@@ -201,37 +201,58 @@ def test_a_checkpoint_that_cannot_be_written_is_logged_and_written_next_time(tmp
     reader = ReaderSpec("logs", "s0", (ShardCursor("s0", "TRIM_HORIZON", "5"),))
     fn = ReadShardsFn(KinesisSettings("logs", "us-east-1", checkpoint_dir=str(blocked)))
     fn.setup()
-    fn._save(reader, list(reader.cursors), [], force=True)  # must not stop the reader
+    fn._save(reader, list(reader.cursors), list(reader.cursors), [], force=True)  # must not stop the reader
     assert "could not save the checkpoint of reader s0" in caplog.text
 
     blocked.unlink()
     moved = (ShardCursor("s0", "TRIM_HORIZON", "6"),)
-    fn._save(reader, list(moved), [], force=True)
+    fn._save(reader, list(moved), list(moved), [], force=True)
     assert read_checkpoints(str(blocked), "logs") == [reader._replace(cursors=moved)]
 
 
-def test_a_delivered_position_waits_for_every_record_read_up_to_it():
+def test_a_delivered_position_moves_past_the_longest_accounted_for_prefix():
     """On the DirectRunner a reader's checkpoint moves only past records whose events were all accounted for
-    (delivered or dead-lettered), as the process's ledger reports them."""
+    (delivered or dead-lettered), as the process's ledger reports them, record by record within a read; a KPL
+    record's position is passed only once all its user records are accounted for."""
     from transforms.acks import AckLedger
     from transforms.kinesis import _DeliveredPositions
 
     ledger = AckLedger()
     positions = _DeliveredPositions(ledger)
     shard = "kinesis:logs/shardId-000000000000"
-    at = [(ShardCursor("shardId-000000000000", "TRIM_HORIZON", str(n)),) for n in (2, 4)]
-    positions.read(list(at[0]), [f"{shard}#seq=1", f"{shard}#seq=2"])
-    positions.read(list(at[1]), [f"{shard}#seq=3", f"{shard}#seq=4&sub=0", f"{shard}#seq=4&sub=1"])
-    positions.read(list(at[1]), [])  # an idle call
+
+    def at(sequence):
+        return (ShardCursor("shardId-000000000000", "TRIM_HORIZON", sequence),)
+
+    positions.read(list(at(None)), list(at("2")), [f"{shard}#seq=1", f"{shard}#seq=2"])
+    positions.read(list(at("2")), list(at("4")), [f"{shard}#seq=3", f"{shard}#seq=4&sub=0", f"{shard}#seq=4&sub=1"])
+    positions.read(list(at("4")), list(at("4")), [])  # an idle call
     assert positions.ready() is None
     for seq in (1, 2, 3, "4&sub=0", "4&sub=1"):
         ledger.expect(f"{shard}#seq={seq}", 1)
     ledger.finish([f"{shard}#seq=3#index=0", f"{shard}#seq=4&sub=0", f"{shard}#seq=1"])
-    assert positions.ready() is None  # seq 2 is still on its way
+    assert positions.ready() == at("1")  # seq 2 is still on its way: not past it
     ledger.finish([f"{shard}#seq=2"])
-    assert positions.ready() == at[0]
+    assert positions.ready() == at("3")  # 4's second user record is still on its way
     ledger.finish([f"{shard}#seq=4&sub=1#index=0"])
-    assert positions.ready() == at[1] and len(ledger) == 0
+    assert positions.ready() == at("4") and len(ledger) == 0
+
+
+def test_a_read_that_reaches_a_child_shard_moves_past_its_records_only_at_its_end():
+    from transforms.acks import AckLedger
+    from transforms.kinesis import _DeliveredPositions
+
+    ledger = AckLedger()
+    positions = _DeliveredPositions(ledger)
+    parent, child = ShardCursor("shardId-0", "TRIM_HORIZON", "5"), ShardCursor("shardId-2", "TRIM_HORIZON", "8")
+    sources = ["kinesis:logs/shardId-0#seq=6", "kinesis:logs/shardId-2#seq=7", "kinesis:logs/shardId-2#seq=8"]
+    positions.read([parent], [child], sources)
+    for source in sources:
+        ledger.expect(source, 1)
+    ledger.finish(sources[:2])
+    assert positions.ready() == (parent._replace(after="6"),)
+    ledger.finish(sources[2:])
+    assert positions.ready() == (child,)
 
 
 def test_a_readers_watermark_is_its_most_behind_shard_and_waits_for_every_shard():

@@ -39,7 +39,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -282,6 +282,11 @@ class DiscoverShardsFn(beam.DoFn):
             return
         shards = list_shards(kinesis_client(settings), settings.stream_name)
         readers = starting_readers(shards, settings.stream_name, settings.initial_position)
+        if settings.checkpoint_dir:
+            # Every reader has a file from the start: a restart resumes only the readers it finds, so a reader
+            # killed before its first save would otherwise never be read again.
+            for reader in readers:
+                write_checkpoint(settings.checkpoint_dir, reader)
         _log.info("kinesis: %s has %d shard(s); starting %d reader(s) at %s", settings.stream_name, len(shards),
                   len(readers), settings.initial_position)
         yield from readers
@@ -410,6 +415,7 @@ class ReadShardsFn(beam.DoFn):
         self._iterators: dict[ShardCursor, str] = {}  # cursor → the shard iterator that continues it
         self._pacing = _ShardPacing()
         self._last_checkpoint_write: dict[str, float] = {}
+        self._checkpoint_lock = threading.Lock()  # the reader's thread and the delivering one both write
         self._delivered: dict[str, _DeliveredPositions] = {}  # per reader, with checkpoint_delivered
         self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a split took the cursor away
         self._positions: dict[str, Timestamp] = {}  # shard → arrival time up to which it was read
@@ -421,6 +427,7 @@ class ReadShardsFn(beam.DoFn):
             self.setup()  # Beam 2.77's DirectRunner runs a splittable DoFn without calling setup()
         began = time.monotonic()
         cursors = list(tracker.current_restriction().cursors)
+        started_at = cursors
         emitted: list[beam.window.TimestampedValue] = []
         while cursors and len(emitted) < MAX_RECORDS_PER_CALL and time.monotonic() - began < MAX_CALL_SECS:
             now = time.monotonic()
@@ -445,7 +452,7 @@ class ReadShardsFn(beam.DoFn):
                     # The runner split the restriction away: the residual holds ``cursor`` as it was. Keep what
                     # was fetched for whoever resumes it here.
                     self._prefetched[cursor] = fetched
-                    self._save(reader, cursors, emitted, force=True)
+                    self._save(reader, started_at, cursors, emitted, force=True)
                     return emitted
                 cursors = claimed
                 emitted.extend(records)
@@ -454,7 +461,7 @@ class ReadShardsFn(beam.DoFn):
                         self._positions.clear()
                     self._positions[cursor.shard_id] = arrival
             self._advance_watermark(watermark, cursors)
-        self._save(reader, cursors, emitted, force=not cursors)
+        self._save(reader, started_at, cursors, emitted, force=not cursors)
         if cursors:
             tracker.defer_remainder(Duration(seconds=self._pacing.wait_secs([c.shard_id for c in cursors],
                                                                             time.monotonic())))
@@ -543,27 +550,46 @@ class ReadShardsFn(beam.DoFn):
         listed = {shard["ShardId"] for shard in shards}
         return [ShardCursor(s["ShardId"], "TRIM_HORIZON") for s in shards if owning_parent(s, listed) == shard_id]
 
-    def _save(self, reader: ReaderSpec, cursors: list[ShardCursor], emitted: list[beam.window.TimestampedValue],
-              force: bool = False) -> None:
-        directory = self._settings.checkpoint_dir
-        if not directory:
+    def _save(self, reader: ReaderSpec, before: list[ShardCursor], cursors: list[ShardCursor],
+              emitted: list[beam.window.TimestampedValue], force: bool = False) -> None:
+        if not self._settings.checkpoint_dir:
             return
-        if self._settings.checkpoint_delivered:
-            delivered = self._delivered.setdefault(reader.name, _DeliveredPositions())
-            delivered.read(cursors, [record.value.source for record in emitted])
-            if (ready := delivered.ready()) is None:
+        if not self._settings.checkpoint_delivered:
+            self._write_checkpoint(reader, lambda: cursors, force)
+            return
+        delivered = self._delivered.get(reader.name)
+        if delivered is None:
+            # Deliveries move the position (on the delivering thread): the local runner may not call the reader
+            # again until the events it handed on are delivered, so waiting for its next call saved nothing.
+            delivered = self._delivered[reader.name] = _DeliveredPositions(
+                on_ready=lambda reader=reader: self._write_checkpoint(reader, self._delivered[reader.name].ready))
+        delivered.read(before, cursors, [record.value.source for record in emitted])
+        self._write_checkpoint(reader, delivered.ready, force)
+
+    def _write_checkpoint(self, reader: ReaderSpec, position: Callable[[], Sequence[ShardCursor] | None],
+                          force: bool = False) -> None:
+        """Writes ``position()`` for ``reader``, at most every CHECKPOINT_WRITE_SECS unless forced. The position
+        is taken under the lock: a newer one written from another thread is never overwritten by an older."""
+        with self._checkpoint_lock:
+            now = time.monotonic()
+            if not force and now - self._last_checkpoint_write.get(reader.name, 0) < CHECKPOINT_WRITE_SECS:
                 return
-            cursors = list(ready)
-        now = time.monotonic()
-        if not force and now - self._last_checkpoint_write.get(reader.name, 0) < CHECKPOINT_WRITE_SECS:
-            return
-        self._last_checkpoint_write[reader.name] = now
-        try:
-            write_checkpoint(directory, reader._replace(cursors=tuple(cursors)))
-        except Exception as exc:  # noqa: BLE001 - the next save (within a second) writes the newer position
-            self._checkpoint_failures.inc()
-            _log.warning("kinesis: could not save the checkpoint of reader %s in %s: %s", reader.name, directory,
-                         exc)
+            if (cursors := position()) is None:
+                return
+            self._last_checkpoint_write[reader.name] = now
+            try:
+                write_checkpoint(self._settings.checkpoint_dir, reader._replace(cursors=tuple(cursors)))
+            except Exception as exc:  # noqa: BLE001 - the next save (within a second) writes the newer position
+                self._checkpoint_failures.inc()
+                _log.warning("kinesis: could not save the checkpoint of reader %s in %s: %s", reader.name,
+                             self._settings.checkpoint_dir, exc)
+
+
+def _record_of(source: str) -> tuple[str, str, str]:
+    """(shard, sequence number, Kinesis record) of a source ``kinesis:<stream>/<shard>#seq=<n>[&sub=<i>]``."""
+    record = source.split("&sub=", 1)[0]
+    shard_id, sequence = record.rsplit("/", 1)[1].split("#seq=", 1)
+    return shard_id, sequence, record
 
 
 class _DeliveredPositions:
@@ -571,23 +597,37 @@ class _DeliveredPositions:
     dead letter: the records are held in the process's AckLedger (``transforms/acks.py``), which acknowledges
     them here. So a local run killed with events still buffered reads them again when it restarts."""
 
-    def __init__(self, ledger: AckLedger | None = None) -> None:
+    def __init__(self, ledger: AckLedger | None = None, on_ready: Callable[[], None] | None = None) -> None:
         self._ledger = ledger if ledger is not None else process_ledger()
+        self._on_ready = on_ready  # called, outside the lock, when acknowledgements moved the position
         self._lock = threading.Lock()
         self._reads: deque[list[Any]] = deque()  # [serial, cursors after the read, records not yet accounted for]
         self._serial = 0
         self._ready: tuple[ShardCursor, ...] | None = None
 
-    def read(self, cursors: list[ShardCursor], sources: list[str]) -> None:
-        """The reader is at ``cursors`` after handing on the records at ``sources``."""
+    def read(self, before: list[ShardCursor], after: list[ShardCursor], sources: list[str]) -> None:
+        """The reader moved from ``before`` to ``after`` handing on the records at ``sources``, in the order it
+        read them. Each Kinesis record is a position of its own, so the checkpoint can move past the longest
+        accounted-for prefix of a read (up to 5 000 records) instead of waiting for the whole of it."""
         with self._lock:
-            if not sources and self._reads and self._reads[-1][1] == tuple(cursors):
+            if not sources and self._reads and self._reads[-1][1] == tuple(after):
                 return  # an idle call: nothing new to wait for
+            holds = []
+            position = {cursor.shard_id: cursor for cursor in before}
+            for index, (shard_id, sequence, record) in enumerate(map(_record_of, sources)):
+                if shard_id not in position:  # a child shard first read in this call: its records go with the end
+                    holds.extend((source, self._serial + 1) for source in sources[index:])
+                    break
+                last_of_record = index + 1 == len(sources) or _record_of(sources[index + 1])[2] != record
+                if last_of_record:  # a KPL record's user records share its sequence number: after the last one
+                    position[shard_id] = position[shard_id]._replace(after=sequence)
+                self._serial += 1
+                self._reads.append([self._serial, tuple(position[c.shard_id] for c in before), 1])
+                holds.append((sources[index], self._serial))
             self._serial += 1
-            serial = self._serial
-            self._reads.append([serial, tuple(cursors), len(sources)])
+            self._reads.append([self._serial, tuple(after), sum(1 for _, serial in holds if serial == self._serial)])
             self._advance()
-        for source in sources:
+        for source, serial in holds:
             self._ledger.hold(source, str(serial), self)
 
     def ready(self) -> tuple[ShardCursor, ...] | None:
@@ -597,11 +637,17 @@ class _DeliveredPositions:
 
     def acknowledge(self, ack_ids: list[str]) -> None:
         with self._lock:
-            reads = {read[0]: read for read in self._reads}
+            first_serial = self._reads[0][0] if self._reads else 0
             for ack_id in ack_ids:
-                if (read := reads.get(int(ack_id))) is not None:
-                    read[2] -= 1
+                # Serials are consecutive from the oldest read still held: its index is the difference.
+                index = int(ack_id) - first_serial
+                if 0 <= index < len(self._reads):
+                    self._reads[index][2] -= 1
+            before = self._ready
             self._advance()
+            moved = self._ready is not before
+        if moved and self._on_ready is not None:
+            self._on_ready()
 
     def extend(self, ack_ids: list[str]) -> None:
         """Records on a stream have no lease to renew."""
