@@ -18,6 +18,7 @@ from pipeline.options import (
 )
 from transforms.archive import ArchiveEvents
 from transforms.batching import BatchEvents
+from transforms.dead_letter_payload import PayloadMasker, apply_payload_policy
 from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
 from transforms.decode import DecodeRecords
 from transforms.identity import IdentifyUsers
@@ -77,5 +78,7 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
             *(archive[DEAD_LETTER_TAG] for archive in archived),
         )
         | "AllDeadLetters" >> beam.Flatten()
+        | "DeadLetterPayloads" >> beam.Map(apply_payload_policy, args.dead_letter_payload,
+                                           PayloadMasker(mask_settings(args)))
         | "WriteDeadLetters" >> WriteDeadLetters(args.dead_letter, bounded=bool(args.input))
     )

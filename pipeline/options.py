@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.pubsub import parse_subscription, parse_topic
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from transforms.dead_letter_payload import PAYLOAD_POLICIES
 from transforms.decode import DecodeSettings
 from transforms.formats import FORMAT_CHOICES
 from transforms.identity import IdentitySettings
@@ -196,6 +197,12 @@ class GatewayStreamOptions(PipelineOptions):
                           help="directory (local, gs://, s3://) for dead-letter Avro files, or "
                           "pubsub:projects/P/topics/T to publish each dead letter (payload as data, the other "
                           "fields as attributes); required")
+
+        dead.add_argument("--dead_letter_payload", default="masked", choices=PAYLOAD_POLICIES,
+                          help="what a read or decode dead letter keeps of its raw record: masked (default: the "
+                          "record's text with the header, query and body masks applied as far as it can be read; "
+                          "a replay cannot recover what was masked), raw (the record as it came, for an exact "
+                          "replay: the dead-letter store then holds the records' secrets), none (no payload)")
 
         parser.add_argument("--config", default=None,
                             help="YAML or JSON file of option values, keyed by option name; the command line wins")

@@ -149,7 +149,7 @@ def test_dead_letters_to_a_pubsub_topic_carry_the_payload_and_their_fields(pubsu
     suffix = uuid.uuid4().hex[:8]
     topic, subscription = create_topic_and_subscription(pubsub_emulator, f"dl-{suffix}", f"dl-sub-{suffix}")
     result = run_cli("--input=samples/malformed.jsonl", f"--output={tmp_path / 'out'}", f"--dead_letter=pubsub:{topic}",
-                     env={"PUBSUB_EMULATOR_HOST": pubsub_emulator})
+                     "--dead_letter_payload=raw", env={"PUBSUB_EMULATOR_HOST": pubsub_emulator})
     assert result.returncode == 0, result.stderr[-2000:]
     malformed = (ROOT / "samples" / "malformed.jsonl").read_bytes().splitlines()
     received = pull(pubsub_emulator, subscription, at_least=len(malformed))
@@ -158,7 +158,7 @@ def test_dead_letters_to_a_pubsub_topic_carry_the_payload_and_their_fields(pubsu
     assert reasons == sorted(["invalid_json", "invalid_type:response.status", "missing_field:started_at",
                               "invalid_timestamp", "missing_field:path"])
     assert all(message.attributes["stage"] == "decode" and message.attributes["source"].startswith("file:")
-               for message in received)
+               and message.attributes["payload_masking"] == "raw" for message in received)
 
 
 def rss_mib(pid: int) -> float:
@@ -309,7 +309,7 @@ def test_large_messages_hide_no_good_one_and_each_is_dead_lettered_once(pubsub_e
     mixed = good[:1500] + large[:1] + good[1500:3000] + large[1:] + good[3000:]
     pipeline = start_pipeline(
         ["--runner=DirectRunner", f"--subscription={subscription}", f"--api_endpoint={collector.url}",
-         f"--dead_letter={tmp_path / 'dl'}", "--max_batch_delay_secs=1"],
+         f"--dead_letter={tmp_path / 'dl'}", "--max_batch_delay_secs=1", "--dead_letter_payload=raw"],
         tmp_path, {"PUBSUB_EMULATOR_HOST": pubsub_emulator, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID},
     )
     try:

@@ -49,6 +49,7 @@ def dead_letter(
         "source": source,
         "payload": bytes(payload[:MAX_PAYLOAD_BYTES]),
         "payload_truncated": len(payload) > MAX_PAYLOAD_BYTES,
+        "payload_masking": "raw",  # read and decode stages: set by --dead_letter_payload (dead_letter_payload.py)
         "attempts": attempts,
         "http_status": http_status,
         "first_seen": first_seen_ms if first_seen_ms is not None else int(time.time() * 1000),
