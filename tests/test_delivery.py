@@ -176,6 +176,11 @@ def test_scrub_secrets_finds_plain_json_escaped_and_percent_encoded_forms():
     text = f'a {salt} b {orjson.dumps(salt).decode()} c salt%2Fwith%22quote%20and%20space d'
     assert scrub_secrets(text, [salt]) == "a …pace b \"…pace\" c …pace d"
     assert scrub_secrets("nothing here", [salt, SECRET_APPLICATION_ID]) == "nothing here"
+    # Cut: a secret's head left at the end of the cut (or of the text) goes too.
+    assert scrub_secrets("id: " + SECRET_APPLICATION_ID, [SECRET_APPLICATION_ID], 20) == "id: …0042"
+    assert scrub_secrets("id: " + SECRET_APPLICATION_ID[:30], [SECRET_APPLICATION_ID], 500) == "id: "
+    many = (SECRET_APPLICATION_ID + " ") * 2000  # scrubbing shortens the text: later text moves into the excerpt
+    assert SECRET_APPLICATION_ID[:8] not in scrub_secrets(many, [SECRET_APPLICATION_ID], 500)
 
 
 def test_a_pipeline_whose_collector_echoes_headers_logs_and_dead_letters_no_secret(collector, tmp_path):

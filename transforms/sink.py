@@ -43,6 +43,7 @@ _log = logging.getLogger(__name__)
 
 BATCH_PATH = "/v1/events/batch"
 RESPONSE_EXCERPT_BYTES = 500
+RESPONSE_EXCERPT_WINDOW_BYTES = 64 * 1024
 
 
 class DeliveryResult(NamedTuple):
@@ -105,18 +106,25 @@ def redact_secret(secret: str) -> str:
     return f"…{secret[-4:]}" if len(secret) > 8 else "…"
 
 
-def scrub_secrets(text: str, secrets: Sequence[str]) -> str:
+def _written_forms(secret: str) -> set[str]:
+    return {secret, orjson.dumps(secret).decode()[1:-1], urllib.parse.quote(secret, safe="")}
+
+
+def scrub_secrets(text: str, secrets: Sequence[str], limit: int | None = None) -> str:
     """``text`` with every one of ``secrets`` redacted wherever it stands, written plainly, JSON-escaped or
-    percent-encoded: what a collector's answer may echo of our request (SPEC §7)."""
+    percent-encoded: what a collector's answer may echo of our request (SPEC §7). With ``limit``, cut to that
+    many characters after scrubbing, without the head of a secret that the text (or the cut) broke off."""
     for secret in secrets:
-        for written in {secret, orjson.dumps(secret).decode()[1:-1], urllib.parse.quote(secret, safe="")}:
+        for written in _written_forms(secret):
             text = text.replace(written, redact_secret(secret))
+    if limit is None:
+        return text
+    text = text[:limit]
+    for written in (form for secret in secrets for form in _written_forms(secret)):
+        for length in range(min(len(written) - 1, len(text)), 0, -1):
+            if text.endswith(written[:length]):
+                return text[:-length]
     return text
-
-
-def _longest_written(secrets: Sequence[str]) -> int:
-    """The most characters a secret can take in a text (percent-encoding triples each byte)."""
-    return max((3 * len(secret.encode()) for secret in secrets), default=0)
 
 
 class AnalyticsApiSink(BatchSink):
@@ -177,14 +185,15 @@ class AnalyticsApiSink(BatchSink):
             return DeliveryResult(False, "connection_error", self._error_text(exc)), None
         if 200 <= response.status < 300:
             return DeliveryResult(True, http_status=response.status), None
-        # Scrubbed before it is cut: a secret cut in two at the end of the excerpt would keep its head.
-        window = response.data[:RESPONSE_EXCERPT_BYTES + _longest_written(self._secrets)]
-        excerpt = scrub_secrets(window.decode("utf-8", "replace"), self._secrets)[:RESPONSE_EXCERPT_BYTES]
+        # Scrubbed before it is cut (a secret cut in two at the end would keep its head), from a window large
+        # enough that the text scrubbing moves into the excerpt was scrubbed too.
+        window = response.data[:RESPONSE_EXCERPT_WINDOW_BYTES].decode("utf-8", "replace")
+        excerpt = scrub_secrets(window, self._secrets, RESPONSE_EXCERPT_BYTES)
         return (DeliveryResult(False, f"http_{response.status}", excerpt, http_status=response.status),
                 retry_after_secs(response.headers.get("Retry-After")))
 
     def _error_text(self, exc: Exception) -> str:
-        return scrub_secrets(f"{type(exc).__name__}: {exc}", self._secrets)[:RESPONSE_EXCERPT_BYTES]
+        return scrub_secrets(f"{type(exc).__name__}: {exc}", self._secrets, RESPONSE_EXCERPT_BYTES)
 
     def close(self) -> None:
         self._pool = None  # the pool is the process's (_keep_alive_pool): its connections stay open for the next
