@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import orjson
 
@@ -35,7 +36,7 @@ from pipeline.local_services import (
 )
 from pipeline.sample_traffic import GENERATIONS, kong_record
 
-RUNNERS = {"direct": ["--runner=DirectRunner"], "prism": ["--runner=PrismRunner"]}
+RUNNERS = MappingProxyType({"direct": ("--runner=DirectRunner",), "prism": ("--runner=PrismRunner",)})
 TICKS_PER_SEC = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 

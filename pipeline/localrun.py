@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 
 from pipeline.collector.report import build_report
 from pipeline.collector.store import EventStore
@@ -77,7 +78,7 @@ def start_source(source: str, work_dir: Path, services: list[Service]
             {"PUBSUB_EMULATOR_HOST": emulator_host}, publish_all)
 
 
-RUNNERS = {"direct": "DirectRunner", "prism": "PrismRunner"}
+RUNNERS = MappingProxyType({"direct": "DirectRunner", "prism": "PrismRunner"})
 
 
 def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", runner: str = "direct") -> int:
