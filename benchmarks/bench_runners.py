@@ -13,7 +13,6 @@ import argparse
 import os
 import random
 import shutil
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from types import MappingProxyType
 
 import orjson
 
+from benchmarks.bench_streaming import arrived_count
 from pipeline import runner_artifacts
 from pipeline.local_services import (
     LOCAL_AWS_ENVIRONMENT,
@@ -96,11 +96,6 @@ def records(count: int) -> list[bytes]:
     return [orjson.dumps(kong_record(GENERATIONS[n % len(GENERATIONS)], n, rng)) for n in range(count)]
 
 
-def received(database: Path) -> int:
-    with sqlite3.connect(database) as connection:
-        return connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-
-
 def measure(arguments: list[str], work_dir: Path, environment: dict[str, str], expected: int,
             finished: bool) -> Measurement:
     """Runs the pipeline until the collector holds ``expected`` events (and, for a bounded run, until it exits)."""
@@ -110,15 +105,15 @@ def measure(arguments: list[str], work_dir: Path, environment: dict[str, str], e
     sampler = GroupSampler(pipeline.process.pid)
     sampler.start()
     try:
-        wait_for(lambda: (received(database) >= expected and (not finished or not pipeline.running()))
+        wait_for(lambda: (arrived_count(database) >= expected and (not finished or not pipeline.running()))
                  or not pipeline.running(), 1800, f"{expected} events", interval=0.2)
         elapsed = time.perf_counter() - started
         cpu = sampler.finish()
-        if received(database) < expected:
+        if arrived_count(database) < expected:
             raise RuntimeError(f"the pipeline stopped early:\n{pipeline.log_tail(30)}")
     finally:
         pipeline.stop()
-    return Measurement(received(database), elapsed, cpu, sampler.peak_rss_bytes)
+    return Measurement(arrived_count(database), elapsed, cpu, sampler.peak_rss_bytes)
 
 
 def replay(runner: str, data: list[bytes], work_dir: Path) -> Measurement:

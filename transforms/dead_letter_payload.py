@@ -18,8 +18,8 @@ import re
 from typing import Any
 
 from transforms.errors import DecodeError
-from transforms.gunzip import gunzip, is_gzip
-from transforms.masking import ALWAYS_MASKED_HEADERS, DEFAULT_QUERY_MASKS, MASK, MaskSettings
+from transforms.gunzip import gunzip_layers, is_gzip
+from transforms.masking import MASK, MaskSettings
 
 PAYLOAD_POLICIES = ("masked", "raw", "none")
 RAW_PAYLOAD_STAGES = frozenset({"read", "decode"})  # later stages carry a masked event or only its id
@@ -29,11 +29,11 @@ class PayloadMasker:
     """Masks a raw record's text with one mask configuration; the patterns are built once."""
 
     def __init__(self, settings: MaskSettings):
-        names = {name.lower() for name in (*ALWAYS_MASKED_HEADERS, *DEFAULT_QUERY_MASKS, *settings.request_header_masks,
-                                           *settings.response_header_masks, *settings.request_query_masks)}
+        # The names the event masks use (headers with their --unmasked_headers exceptions, query parameters),
+        # and each body mask's last name: a dotted path cannot be followed in text that may not parse.
+        names = settings.request_headers.wanted | settings.response_headers.wanted | settings.query_parameters.wanted
         names |= {path.rsplit(".", 1)[-1].lower() for path in (*settings.request_body_masks,
                                                               *settings.response_body_masks)}
-        names -= {name.lower() for name in settings.unmasked_headers}
         alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
         # A string value may be cut off by the record's end (a truncated record): masked to the end.
         value = r'(?:"(?:[^"\\]|\\.)*(?:"|\Z)|-?[0-9][0-9.eE+-]*)'
@@ -48,8 +48,7 @@ class PayloadMasker:
         note = "masked"
         if is_gzip(payload):
             try:
-                while is_gzip(payload):
-                    payload = gunzip(payload, self._max_decompressed_bytes)
+                payload, _ = gunzip_layers(payload, self._max_decompressed_bytes)
             except DecodeError as exc:
                 return b"", f"withheld: {exc.reason} cannot be read to mask it"
             note = "masked (inflated from gzip)"

@@ -22,7 +22,7 @@ from transforms.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS
 from transforms.formats.common import is_ascii_space
 from transforms.formats.wso2 import FORMAT as WSO2_FORMAT
 from transforms.formats.wso2 import metrics_log_line
-from transforms.gunzip import gunzip, is_gzip
+from transforms.gunzip import gunzip_layers, is_gzip
 from transforms.records import RawRecord, RecordChunk, SourcedEvent
 from transforms.strict_json import DEFAULT_MAX_DEPTH
 from transforms.strict_json import loads as strict_loads
@@ -118,16 +118,13 @@ class _RecordDecoder:
         self.dead_letters.append(dead_letter("decode", reason, detail, source, payload))
 
     def decode_bytes(self, data: bytes, source: str, nesting: int) -> None:
-        compressed = data
-        # Gzip inside gzip (a shipper compressing what is already compressed) is inflated layer by layer, every
-        # layer from the one budget (SPEC §3); each layer spends at least its 2-byte magic, so the loop ends.
-        while is_gzip(data):
+        if is_gzip(data):
             try:
-                inflated = gunzip(data, self.inflate_budget)
+                inflated, spent = gunzip_layers(data, self.inflate_budget)
             except DecodeError as exc:
-                self.reject(exc.reason, exc.detail, source, compressed)
+                self.reject(exc.reason, exc.detail, source, data)
                 return
-            self.inflate_budget -= len(inflated)
+            self.inflate_budget -= spent
             data = inflated
         # strip() copies the record: only a record that starts or ends with whitespace needs it.
         stripped = data.strip() if _is_space_at(data, 0) or _is_space_at(data, len(data) - 1) else data

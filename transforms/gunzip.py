@@ -39,3 +39,14 @@ def gunzip(data: bytes, limit: int) -> bytes:
     except zlib.error as exc:
         raise DecodeError("corrupt_gzip", str(exc)) from None
     return b"".join(parts)
+
+
+def gunzip_layers(data: bytes, limit: int) -> tuple[bytes, int]:
+    """``data`` inflated for as long as it is gzip (gzip inside gzip: a shipper compressing what is already
+    compressed), every layer from the one ``limit`` (SPEC §3); with the bytes all layers inflated. Each layer
+    spends at least its 2-byte magic, so the loop ends. Raises as ``gunzip`` does."""
+    spent = 0
+    while is_gzip(data):
+        data = gunzip(data, limit - spent)
+        spent += len(data)
+    return data, spent
