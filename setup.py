@@ -28,6 +28,9 @@ COMPILED_MODULES = (
     "transforms/formats/moesif.py",
     "transforms/formats/cloudwatch_logs.py",
     "transforms/formats/firehose.py",
+    "transforms/formats/gcp_logging.py",
+    "transforms/formats/gcp_http_request.py",
+    "transforms/formats/gcp_endpoints.py",
 )
 
 

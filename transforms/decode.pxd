@@ -19,6 +19,7 @@ cdef class _RecordDecoder:
     cpdef _decode_items(self, object value, str source, bytes raw, object format_name, Py_ssize_t nesting)
     cpdef _decode_object(self, dict value, str source, object raw, object format_name, Py_ssize_t nesting)
     cpdef _unwrap(self, object module, dict value, str source, object raw, Py_ssize_t nesting)
+    cpdef _decode_part(self, object part, str source, object raw, dict container, Py_ssize_t nesting)
     cpdef _count(self, str source)
     @cython.locals(index=Py_ssize_t)
     cpdef _decode_leaf(self, str name, object decode, dict element, str source, object raw)

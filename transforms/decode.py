@@ -19,7 +19,7 @@ from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.errors import DecodeError
 from transforms.event import TransactionIds
 from transforms.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS
-from transforms.formats.common import is_ascii_space
+from transforms.formats.common import AsFormat, PayloadOrEntry, is_ascii_space
 from transforms.formats.wso2 import FORMAT as WSO2_FORMAT
 from transforms.formats.wso2 import metrics_log_line
 from transforms.gunzip import gunzip_layers, is_gzip
@@ -56,6 +56,8 @@ _LEAVES = MappingProxyType({name: (name, module.decode, SPLITTERS.get(name)) for
 # leaf formats in the order of DECODERS (transforms/formats/__init__.py says why the order matters).
 _CONTAINER_SHAPES = tuple((module.MARKER_KEY, name, module.looks_like) for name, module in CONTAINERS.items())
 _LEAF_SHAPES = tuple((module.looks_like, _LEAVES[name]) for name, module in DECODERS.items())
+_TRANSACTION_SEEDS = MappingProxyType({name: getattr(module, "transaction_seed", None)
+                                       for name, module in CONTAINERS.items()})
 
 # A Firehose body holding a gzip CloudWatch Logs envelope holding access-log lines is as deep as real
 # traffic nests; anything deeper is an attack on the decoder, not a gateway's output.
@@ -228,12 +230,35 @@ class _RecordDecoder:
         except DecodeError as exc:
             self.reject(exc.reason, exc.detail, source, _payload(raw, value))
             return
-        for label, part in parts:
-            part_source = f"{source}#{label}"
-            if isinstance(part, DecodeError):
-                self.reject(part.reason, part.detail, part_source, _payload(raw, value))
+        seed = _TRANSACTION_SEEDS[module.FORMAT]
+        seed = seed(value) if seed is not None else None
+        outer_ids, outer_index = self.transaction_ids, self.next_index
+        if seed is not None:
+            # The container's own identity (a GCP entry's log name and insertId) names its events, so that the
+            # same entry gets the same ids whatever message or file carried it.
+            self.transaction_ids, self.next_index = TransactionIds(seed), 0
+        try:
+            for label, part in parts:
+                self._decode_part(part, f"{source}#{label}", raw, value, nesting + 1)
+        finally:
+            if seed is not None:
+                self.transaction_ids, self.next_index = outer_ids, outer_index
+
+    def _decode_part(self, part: Any, source: str, raw: bytes | None, container: dict[str, Any], nesting: int) -> None:
+        kind = type(part)
+        if kind is bytes:
+            self.decode_bytes(part, source, nesting)
+        elif kind is dict:
+            self._decode_object(part, source, None, None, nesting)
+        elif kind is AsFormat:
+            self._decode_object(part.value, source, None, part.format, nesting)
+        elif kind is PayloadOrEntry:
+            if _detect_container(part.payload) is not None or _detect_leaf(part.payload) is not None:
+                self._decode_object(part.payload, source, None, None, nesting)
             else:
-                self.decode_bytes(part, part_source, nesting + 1)
+                self._decode_object(part.otherwise.value, source, None, part.otherwise.format, nesting)
+        else:
+            self.reject(part.reason, part.detail, source, _payload(raw, container))
 
     def _count(self, source: str) -> None:
         self.elements += 1

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from transforms.errors import DecodeError
@@ -14,6 +14,21 @@ MAX_INT64 = 2**63 - 1  # the largest integer that every later stage writes (orjs
 _NUMBER_TYPES = (int, float)  # exact types: bool is an int subclass, and JSON never yields other subclasses
 
 _DEFAULT_PORTS = MappingProxyType({"http": 80, "https": 443})
+
+
+class AsFormat(NamedTuple):
+    """A part a container hands back to be decoded as the leaf format ``format``, without shape detection."""
+
+    format: str
+    value: dict
+
+
+class PayloadOrEntry(NamedTuple):
+    """A container's payload object, decoded by its own shape when it has one of a known format, else as
+    ``otherwise`` (a GCP entry's ``jsonPayload`` when it is a gateway record, else its ``httpRequest``)."""
+
+    payload: dict
+    otherwise: AsFormat
 
 
 def is_number(value: Any) -> bool:
