@@ -1,6 +1,7 @@
 """Realistic synthetic gateway traffic: Kong log records of every serializer generation (0.5 → 3.x), http-log
 batches, Moesif events, AWS API Gateway access logs (plain and in CloudWatch Logs envelopes), WSO2
-``apim_metrics.log`` lines, ALF documents of every version, and deliberately malformed records.
+``apim_metrics.log`` lines, ALF documents of every version, Google Cloud Logging entries as a Pub/Sub log sink
+publishes them, and deliberately malformed records.
 Deterministic for a given seed.
 
 ``python -m pipeline.sample_traffic samples/`` rewrites the bundled samples; tests and benchmarks import it.
@@ -227,6 +228,132 @@ def cloudwatch_envelope(lines: list[dict[str, Any]], first_id: int = 0) -> dict[
     }
 
 
+GCP_PROJECT = "acme-prod"
+GCP_KINDS = ("load_balancer", "regional_load_balancer", "cdn", "cloud_run", "api_gateway", "endpoints",
+             "gke_kong_json", "gke_kong_text")
+
+
+def _rfc3339(epoch_ms: int, digits: int = 6) -> str:
+    """A LogEntry timestamp as Cloud Logging writes it (6 or 9 fraction digits, ``Z``)."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}".ljust(digits + 1, "0") + "Z"
+
+
+def _duration(milliseconds: float) -> str:
+    return f"{milliseconds / 1000:.6f}s"
+
+
+def gcp_log_entry(kind: str, index: int, rng: random.Random) -> dict[str, Any]:
+    """A Cloud Logging ``LogEntry`` as a Pub/Sub log sink publishes it, of one of ``GCP_KINDS``; shapes follow
+    the real entries in ``tests/test_decode_gcp.py`` (load balancer, CDN, Cloud Run, ESPv2, ESP, GKE)."""
+    verb, _, template, service = ROUTES[index % len(ROUTES)]
+    status = STATUSES[rng.randrange(len(STATUSES))]
+    started = BASE_MS + 300_000 + index * 157 + rng.randint(0, 99)
+    latency = rng.randint(3, 400) + rng.randint(0, 999) / 1000
+    insert_id = f"{rng.getrandbits(56):014x}"
+    path = _path(template, rng)
+    client = f"203.0.113.{rng.randint(1, 254)}"
+    entry: dict[str, Any] = {"insertId": insert_id, "severity": "ERROR" if status >= 500 else "INFO",
+                             "receiveTimestamp": _rfc3339(started + 900, 9)}
+    http_request = {"requestMethod": verb, "requestUrl": f"https://{HOST}{path}", "status": status,
+                    "requestSize": str(rng.randint(80, 2000)), "responseSize": str(rng.randint(2, 4000)),
+                    "userAgent": rng.choice(("curl/8.7.1", "okhttp/4.12.0", "Go-http-client/2.0")),
+                    "remoteIp": client, "latency": _duration(latency)}
+    if kind in ("load_balancer", "regional_load_balancer", "cdn"):
+        entry["jsonPayload"] = {"@type": "type.googleapis.com/google.cloud.loadbalancing.type.LoadBalancerLogEntry",
+                                "backendTargetProjectNumber": "projects/8560181848",
+                                "statusDetails": "response_sent_by_backend"}
+        entry["timestamp"] = _rfc3339(started)
+        if kind == "regional_load_balancer":
+            http_request["remoteIp"] = f"{client}:{rng.randint(1024, 65535)}"
+            entry["logName"] = f"projects/{GCP_PROJECT}/logs/loadbalancing.googleapis.com%2Fexternal_regional_requests"
+            entry["resource"] = {"type": "http_external_regional_lb_rule",
+                                 "labels": {"project_id": GCP_PROJECT, "region": "europe-west1",
+                                            "backend_target_name": f"{service}-backend",
+                                            "forwarding_rule_name": "edge-fr", "url_map_name": "edge-map",
+                                            "matched_url_path_rule": template.replace("{id}", "*")}}
+        else:
+            entry["logName"] = f"projects/{GCP_PROJECT}/logs/requests"
+            entry["resource"] = {"type": "http_load_balancer",
+                                 "labels": {"project_id": GCP_PROJECT, "zone": "global", "url_map_name": "edge-map",
+                                            "forwarding_rule_name": "edge-fr", "target_proxy_name": "edge-proxy",
+                                            "backend_service_name": f"{service}-backend"}}
+        if kind == "cdn":
+            http_request.update(cacheLookup=True, cacheHit=True, status=200)
+            http_request.pop("latency")
+            entry["jsonPayload"].update(statusDetails="response_from_cache", cacheId="FRA-2c9e8f1a")
+    elif kind == "cloud_run":
+        entry["logName"] = f"projects/{GCP_PROJECT}/logs/run.googleapis.com%2Frequests"
+        entry["resource"] = {"type": "cloud_run_revision",
+                             "labels": {"project_id": GCP_PROJECT, "location": "europe-west1",
+                                        "service_name": service, "revision_name": f"{service}-00007-xk2",
+                                        "configuration_name": service}}
+        entry["timestamp"] = _rfc3339(started)
+        http_request["requestUrl"] = f"https://{service}-abc123-ew.a.run.app{path}"
+        http_request["protocol"] = "HTTP/1.1"
+    elif kind in ("api_gateway", "endpoints"):
+        api_key = "AIzaSy" + base64.urlsafe_b64encode(rng.randbytes(24)).decode()[:33]
+        method = f"1.acme_api.{service.capitalize()}{verb.capitalize()}"
+        entry["timestamp"] = _rfc3339(started + round(latency))  # ESP stamps the end of the request
+        if kind == "api_gateway":
+            entry["logName"] = f"projects/{GCP_PROJECT}/logs/apigateway.googleapis.com%2Frequests"
+            entry["resource"] = {"type": "apigateway.googleapis.com/Gateway",
+                                 "labels": {"gateway_id": "acme-gw", "location": "europe-west1",
+                                            "resource_container": "projects/123456789012"}}
+            http_request.update(requestUrl=f"{path}?key={api_key}", protocol="http")
+            del http_request["userAgent"]
+            entry["httpRequest"] = http_request
+            entry["jsonPayload"] = {"timestamp": (started + round(latency)) / 1000, "service_agent": "ESPv2/2.51.0",
+                                    "service_config_id": "acme-config-3", "api_key_state": "VERIFIED",
+                                    "http_status_code": status, "api_key": api_key, "api_name": "1.acme_api",
+                                    "api_method": method, "api_version": "1.0.0", "location": "europe-west1",
+                                    "producer_project_id": GCP_PROJECT}
+            return entry
+        entry["logName"] = f"projects/{GCP_PROJECT}/logs/endpoints_log"
+        entry["resource"] = {"type": "api", "labels": {"service": "acme.endpoints.acme-prod.cloud.goog",
+                                                       "method": method, "version": "1.0.0",
+                                                       "location": "europe-west1", "project_id": GCP_PROJECT}}
+        entry["jsonPayload"] = {"http_method": verb, "url": f"{path}?key={api_key}", "http_response_code": status,
+                                "request_latency_in_ms": round(latency), "api_key": api_key,
+                                "api_name": "1.acme_api", "api_method": method, "api_version": "1.0.0",
+                                "location": "europe-west1", "producer_project_id": GCP_PROJECT,
+                                "request_size_in_bytes": rng.randint(80, 2000),
+                                "response_size_in_bytes": rng.randint(2, 4000),
+                                "timestamp": (started + round(latency)) / 1000,
+                                "log_message": f"Method: {method} is called"}
+        return entry
+    else:  # Kong's file-log plugin writing to /dev/stdout in a GKE pod: one log serializer record per line
+        record = kong_record("3.9", index, rng)
+        entry["logName"] = f"projects/{GCP_PROJECT}/logs/stdout"
+        entry["resource"] = {"type": "k8s_container",
+                             "labels": {"project_id": GCP_PROJECT, "location": "europe-west1-b",
+                                        "cluster_name": "edge", "namespace_name": "kong",
+                                        "pod_name": "kong-gateway-7d9f8-abcde", "container_name": "proxy"}}
+        entry["timestamp"] = _rfc3339(record["started_at"] + 40)
+        if kind == "gke_kong_json":
+            entry["jsonPayload"] = record
+        else:  # the agent did not parse the line (e.g. a text-only log router in between)
+            entry["textPayload"] = orjson.dumps(record).decode() + "\n"
+        return entry
+    entry["httpRequest"] = http_request
+    return entry
+
+
+def gcp_broken_entries() -> list[bytes]:
+    """Each must become one dead letter: an audit log (unknown_format) and a load balancer entry for a client
+    that left before any response (status 0, which proto3 leaves out: missing_field:httpRequest.status)."""
+    audit = {"protoPayload": {"@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+                              "serviceName": "compute.googleapis.com", "methodName": "v1.compute.instances.insert",
+                              "authenticationInfo": {"principalEmail": "ops@acme.io"}},
+             "insertId": "-q1w2e3r4t5", "resource": {"type": "gce_instance", "labels": {"project_id": GCP_PROJECT}},
+             "timestamp": _rfc3339(BASE_MS + 310_000), "severity": "NOTICE",
+             "logName": f"projects/{GCP_PROJECT}/logs/cloudaudit.googleapis.com%2Factivity"}
+    aborted = gcp_log_entry("load_balancer", 0, random.Random(11))
+    del aborted["httpRequest"]["status"]
+    aborted["jsonPayload"]["statusDetails"] = "client_disconnected_before_any_response"
+    return [orjson.dumps(audit), orjson.dumps(aborted)]
+
+
 def wso2_event(index: int, rng: random.Random) -> dict[str, Any]:
     """A WSO2 APIM ``apim_event_response`` or (one in five) ``apim_event_faulty`` as the ELK reporter logs it."""
     verb, _, template, service = ROUTES[index % len(ROUTES)]
@@ -361,6 +488,8 @@ def sample_files(seed: int = 20261125) -> dict[str, list[bytes]]:
     files["wso2-apim-metrics.jsonl"] = [wso2_metrics_log_line(wso2_event(n, rng), n) for n in range(15)]
     files["alf.jsonl"] = [orjson.dumps(alf_document(n, rng, version)) for n, version in
                           enumerate(("0.0.1", "1.0.0", "1.1.0", "2.0.0") * 2)]
+    files["gcp-cloud-logging.jsonl"] = [orjson.dumps(gcp_log_entry(GCP_KINDS[n % len(GCP_KINDS)], n, rng))
+                                        for n in range(24)] + gcp_broken_entries()
     files["malformed.jsonl"] = malformed_records()
     return files
 

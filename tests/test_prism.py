@@ -40,10 +40,10 @@ def test_a_replay_on_prism_delivers_exactly_what_the_direct_runner_does(prism_bi
             assert result.returncode == 0, f"{runner}: {result.stderr[-3000:]}"
         assert f"with cmd: ('{prism_binary}'" in results["PrismRunner"].stderr  # the cached binary, not a download
         direct_events, prism_events = collector.store.events(), on_prism.store.events()
-    assert len(prism_events) == 389 and canonical(prism_events) == canonical(direct_events)
+    assert len(prism_events) == 413 and canonical(prism_events) == canonical(direct_events)
     assert letters_of(tmp_path / "PrismRunner") == letters_of(tmp_path / "DirectRunner")
     assert len(letters_of(tmp_path / "PrismRunner")) == 5
-    assert "records read 323, events decoded 389, dead letters 5" in results["PrismRunner"].stdout
+    assert "records read 349, events decoded 413, dead letters 7" in results["PrismRunner"].stdout
 
 
 def batches_at(collector) -> list[int]:
