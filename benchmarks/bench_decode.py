@@ -21,6 +21,7 @@ from pipeline.sample_traffic import (
     alf_document,
     aws_access_log,
     cloudwatch_envelope,
+    gcp_log_entry,
     kong_record,
     moesif_event,
     wso2_event,
@@ -50,6 +51,9 @@ def workloads(count: int) -> dict[str, list[bytes]]:
         "wso2 (apim_metrics.log line)": [wso2_metrics_log_line(wso2_event(n, rng), n) for n in range(count)],
         "alf (1.1.0, 2 entries)": [orjson.dumps(alf_document(n, rng, "1.1.0")) for n in range(0, count, 2)],
         f"kong http-log batch ({batch} records)": [kong_batch(n, batch, rng) for n in range(0, count, batch)],
+        "gcp load balancer entry": [orjson.dumps(gcp_log_entry("load_balancer", n, rng)) for n in range(count)],
+        "gcp api gateway entry (ESPv2)": [orjson.dumps(gcp_log_entry("api_gateway", n, rng)) for n in range(count)],
+        "gcp kong jsonPayload (GKE)": [orjson.dumps(gcp_log_entry("gke_kong_json", n, rng)) for n in range(count)],
     }
 
 
