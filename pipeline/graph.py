@@ -15,6 +15,7 @@ from pipeline.options import (
     identity_settings,
     kinesis_settings,
     mask_settings,
+    route_settings,
 )
 from transforms.archive import ArchiveEvents
 from transforms.batching import BatchEvents
@@ -54,7 +55,7 @@ def destination(args: argparse.Namespace) -> str:
 def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     """Adds gatewaystream's transforms to ``pipeline``."""
     records = pipeline | "Read" >> read_records(args, pipeline.options.view_as(StandardOptions).runner)
-    decoded = records | "Decode" >> DecodeRecords(decode_settings(args))
+    decoded = records | "Decode" >> DecodeRecords(decode_settings(args), route_settings(args))
     identified = decoded.events | "Identify" >> IdentifyUsers(identity_settings(args))
     masked = identified.events | "Mask" >> MaskEvents(mask_settings(args))
     batched = masked.events | "Batch" >> BatchEvents(

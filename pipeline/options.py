@@ -24,6 +24,7 @@ from transforms.formats import FORMAT_CHOICES
 from transforms.identity import IdentitySettings
 from transforms.kinesis import KinesisConfigError, KinesisSettings, parse_initial_position
 from transforms.masking import MaskConfigError, MaskSettings
+from transforms.routes import RouteSettings, RouteTemplateError, parse_template
 from transforms.sink import redact_secret
 from transforms.sources import PUBSUB_SOURCES
 
@@ -88,6 +89,12 @@ class GatewayStreamOptions(PipelineOptions):
                             "one budget for every gzip layer inside a record")
         decode.add_argument("--max_json_depth", type=int, default=64,
                             help="JSON nesting deeper than this is a dead letter (max_depth_exceeded)")
+        decode.add_argument("--route_templates", type=_route_templates, default=(),
+                            help="comma-separated path templates, matched before the route is inferred from the "
+                            "path (e.g. /v1/users/{user}/cards/{card}); each event's route goes to metadata.route")
+        decode.add_argument("--max_routes_per_prefix", type=int, default=100,
+                            help="distinct literal path segments a route prefix may have (per worker) before new "
+                            "ones become {id}, so that unrecognised ids cannot explode the route set")
         decode.add_argument("--max_elements_per_record", type=int, default=50_000,
                             help="events, lines or array items one record may hold; the rest of a larger record "
                             "is one dead letter (record_too_large), so one record cannot flood the pipeline")
@@ -212,6 +219,16 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def _route_templates(text: str) -> tuple[str, ...]:
+    templates = _name_list(text)
+    for template in templates:
+        try:
+            parse_template(template)
+        except RouteTemplateError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return templates
+
+
 def _boolean(text: str | bool) -> bool:
     lowered = str(text).strip().lower()
     if lowered in ("true", "yes", "1", "on"):
@@ -296,7 +313,8 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
             parser.error(f"--{exc}")
     for name, minimum in (("batch_size", 1), ("batch_max_bytes", 1024), ("shards", 1), ("max_record_bytes", 1),
                           ("max_decompressed_bytes", 1),
-                          ("max_json_depth", 2), ("max_elements_per_record", 1), ("connect_timeout", 1),
+                          ("max_json_depth", 2), ("max_elements_per_record", 1), ("max_routes_per_prefix", 1),
+                          ("connect_timeout", 1),
                           ("send_timeout", 1), ("request_max_body_size_limit", 0),
                           ("response_max_body_size_limit", 0), ("archive_window_secs", 1), ("max_retry_secs", 0),
                           ("allowed_lateness_secs", 0), ("batches_in_flight", 1)):
@@ -401,6 +419,10 @@ def hash_salt(args: argparse.Namespace) -> str | None:
 def decode_settings(args: argparse.Namespace) -> DecodeSettings:
     return DecodeSettings(args.max_record_bytes, args.max_decompressed_bytes, args.input_format, args.max_json_depth,
                           args.max_elements_per_record)
+
+
+def route_settings(args: argparse.Namespace) -> RouteSettings:
+    return RouteSettings(args.route_templates, args.max_routes_per_prefix)
 
 
 def identity_settings(args: argparse.Namespace) -> IdentitySettings:

@@ -24,6 +24,7 @@ from transforms.formats.wso2 import FORMAT as WSO2_FORMAT
 from transforms.formats.wso2 import metrics_log_line
 from transforms.gunzip import gunzip_layers, is_gzip
 from transforms.records import RawRecord, RecordChunk, SourcedEvent
+from transforms.routes import Router, RouteSettings, add_route
 from transforms.strict_json import DEFAULT_MAX_DEPTH
 from transforms.strict_json import loads as strict_loads
 from transforms.worker_gc import tune_for_event_throughput
@@ -326,13 +327,15 @@ def _payload(raw: bytes | None, value: Any) -> bytes:
 
 
 class _DecodeFn(beam.DoFn):
-    def __init__(self, settings: DecodeSettings):
+    def __init__(self, settings: DecodeSettings, route_settings: RouteSettings):
         self._settings = settings
+        self._route_settings = route_settings
         self._counts = BundleCounts("gatewaystream", "records_read", "events_decoded",
                                     "cloudwatch_control_messages_skipped")
 
     def setup(self):
         self._ledger = process_ledger()
+        self._router = Router(self._route_settings)
         tune_for_event_throughput()  # the first step of every worker that handles events
 
     def start_bundle(self):
@@ -356,6 +359,9 @@ class _DecodeFn(beam.DoFn):
         result = decode_record(record, self._settings)
         self._ledger.expect(record.source, len(result.events) + len(result.dead_letters))
         counts["events_decoded"] += len(result.events)
+        router = self._router
+        for item in result.events:
+            add_route(item.event, router)
         if result.control_messages:
             counts["cloudwatch_control_messages_skipped"] += result.control_messages
         return result
@@ -368,11 +374,14 @@ class _DecodeFn(beam.DoFn):
 
 
 class DecodeRecords(beam.PTransform):
-    """RawRecord or RecordChunk → SourcedEvent, with dead letters on the ``dead_letters`` output."""
+    """RawRecord or RecordChunk → SourcedEvent with its route (``transforms/routes.py``), with dead letters on the
+    ``dead_letters`` output."""
 
-    def __init__(self, settings: DecodeSettings):
+    def __init__(self, settings: DecodeSettings, route_settings: RouteSettings = RouteSettings()):
         super().__init__()
         self._settings = settings
+        self._route_settings = route_settings
 
     def expand(self, records):
-        return records | beam.ParDo(_DecodeFn(self._settings)).with_outputs(DEAD_LETTER_TAG, main="events")
+        return records | beam.ParDo(_DecodeFn(self._settings, self._route_settings)).with_outputs(
+            DEAD_LETTER_TAG, main="events")
