@@ -7,8 +7,8 @@ import pytest
 from tests.conftest import ROOT
 from transforms.routes import (
     MAX_TRACKED_PREFIXES,
-    RouteSettings,
     Router,
+    RouteSettings,
     RouteTemplateError,
     add_route,
     parse_template,
