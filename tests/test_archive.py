@@ -40,7 +40,7 @@ def delivered_events(output: Path) -> list[dict]:
 
 def test_schema_follows_the_avro_schema():
     avro_names = [field["name"] for field in schemas.load("api_event")["fields"]]
-    assert archive_schema().names == [*avro_names, "event_time"]
+    assert archive_schema().names == [*avro_names, "event_time", "route"]
     request = archive_schema().field("request").type
     assert str(request.field("headers").type) == "map<string, string>"
 
@@ -54,6 +54,9 @@ def test_replay_archives_exactly_the_delivered_events(tmp_path):
     assert len(rows) == len(delivered) > 300
     expected = {event["transaction_id"]: comparable_expected(event) for event in delivered}
     assert {row["transaction_id"]: comparable(row) for row in rows} == expected
+    routes = {row["route"] for row in rows}  # a few templates for ~200 distinct paths with ids
+    assert len({row["request"]["uri"] for row in rows}) > 150 and len(routes) < 20
+    assert {"/v1/orders/{id}", "/v1/carts/{id}", "/v1/users/me", "/orders/1.0.0/v1/orders/{id}"} <= routes
     for path in glob.glob(str(tmp_path / "lake" / "**" / "*.parquet"), recursive=True):
         relative = Path(path).relative_to(tmp_path / "lake")
         day, hour, name = relative.parts

@@ -10,7 +10,8 @@ structs; headers are ``map<string, string>`` (``request.headers['user-agent']`` 
 key/value field in BigQuery); ``metadata`` and JSON bodies are JSON text, because their keys differ by
 gateway and their values are nested and typed, which a map of strings would flatten and a struct could not
 hold across gateways; every JSON engine reads them (``json_extract``, ``JSON_VALUE``). ``event_time`` (the
-request time as a UTC timestamp) is added for range filters.
+request time as a UTC timestamp) is added for range filters, and ``route`` (``metadata.route``, the endpoint's
+path template, ``transforms/routes.py``) as a column of its own, to group by without parsing JSON.
 
 Windows close on the watermark. Late events within ``allowed_lateness_secs`` are written as extra ``late``
 panes of their window. Beam's GroupByKey drops, without a count, an event whose window ended more than the
@@ -77,9 +78,10 @@ def _arrow_field(avro_field: dict[str, Any]) -> pa.Field:
 
 
 def archive_schema() -> pa.Schema:
-    """The Parquet schema: ``schemas/api_event.avsc`` field by field, plus ``event_time``."""
+    """The Parquet schema: ``schemas/api_event.avsc`` field by field, plus ``event_time`` and ``route``."""
     fields = [_arrow_field(field) for field in schemas.load("api_event")["fields"]]
-    return pa.schema([*fields, pa.field("event_time", pa.timestamp("ms", tz="UTC"), nullable=False)])
+    return pa.schema([*fields, pa.field("event_time", pa.timestamp("ms", tz="UTC"), nullable=False),
+                      pa.field("route", pa.string(), nullable=True)])
 
 
 ARCHIVE_SCHEMA = archive_schema()
@@ -92,6 +94,9 @@ def to_archive_row(event: dict[str, Any]) -> dict[str, Any]:
         if row.get(side) is not None:
             row[side] = {**row[side], "headers": list(row[side]["headers"].items())}
     row["event_time"] = parse_iso_ms(event["request"]["time"])
+    metadata = event.get("metadata")
+    route = metadata.get("route") if isinstance(metadata, dict) else None
+    row["route"] = route if type(route) is str else None
     return row
 
 
