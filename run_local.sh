@@ -5,7 +5,8 @@
 # sample event is accounted for, prints the collector's report, and stops everything it started.
 # Options: --source pubsub|kinesis (kinesis: a local kinesalite server instead of the emulator),
 # --runner direct|prism (prism: Beam's Prism runner, built with Go on first use; with --source kinesis),
-# --timeout SECS, --work-dir DIR (default ./local-run), --samples DIR.
+# --timeout SECS, --work-dir DIR (default ./local-run), --samples DIR, --serve (keep the collector up after the run
+# and print the URL of its report page, until Ctrl-C; the page is also written to local-run/report.html).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -23,4 +23,16 @@ if command -v go >/dev/null; then
   .venv/bin/python -m pipeline.runner_artifacts prism >/dev/null || echo "run_tests.sh: Prism could not be built" >&2
 fi
 
+# Chromium, for tests/test_report_page.py (the collector's report page in a real browser): Debian's package,
+# installed when this runs as root or with password-less sudo; otherwise that test says why it skipped.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then as_root=(); elif sudo -n true 2>/dev/null; then as_root=(sudo -n); else as_root=(none); fi
+  if [ "${as_root[0]:-}" != none ]; then
+    echo "run_tests.sh: installing Debian's chromium for the report page test …"
+    { DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q chromium >/dev/null 2>&1 \
+        || { "${as_root[@]}" apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+      || echo "run_tests.sh: chromium could not be installed" >&2
+  fi
+fi
+
 exec .venv/bin/python -m pytest "$@"

@@ -347,7 +347,7 @@ def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30
     service = Service(
         "collector",
         [sys.executable, "-m", "pipeline.collector", "serve", "--port", str(port),
-         "--db", str(work_dir / "collector.db")],
+         "--db", str(work_dir / "collector.db"), "--dead-letters", str(work_dir / "dead-letters")],
         work_dir / "collector.log",
     )
     service.await_ready(lambda: http_ok(f"{url}/health"), timeout, RuntimeError)

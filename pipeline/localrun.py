@@ -9,6 +9,7 @@ Ctrl-C or failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 
+from pipeline.collector.page import build_page
 from pipeline.collector.report import build_report
 from pipeline.collector.store import EventStore
 from pipeline.local_services import (
@@ -81,7 +83,8 @@ def start_source(source: str, work_dir: Path, services: list[Service]
 RUNNERS = MappingProxyType({"direct": "DirectRunner", "prism": "PrismRunner"})
 
 
-def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", runner: str = "direct") -> int:
+def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", runner: str = "direct",
+        serve: bool = False) -> int:
     if work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
@@ -141,9 +144,17 @@ def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", r
         print()
         print(f"accounting: sent {expected} events = received {received} + dead-lettered {len(letters)}"
               f" -> {'every event accounted for' if received + len(letters) == expected else 'MISMATCH'}")
+        page = work_dir / "report.html"
+        page.write_text(build_page(EventStore(str(work_dir / "collector.db")), letters))
         print(f"files: collector database {work_dir / 'collector.db'}, dead letters {dead_letter_dir}, "
-              f"logs {work_dir}/*.log")
-        return 0 if received + len(letters) == expected else 1
+              f"report page {page}, logs {work_dir}/*.log")
+        status = 0 if received + len(letters) == expected else 1
+        if serve:
+            print(f"report page: {collector_url}/ (the collector stays up until Ctrl-C)", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                while collector.running():
+                    time.sleep(0.5)
+        return status
     except MissingPrerequisite as missing:
         print(f"run_local: {missing}", file=sys.stderr)
         return 1
@@ -167,12 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runner", choices=RUNNERS, default="direct",
                         help="Beam's DirectRunner, or Prism (built by `python -m pipeline.runner_artifacts prism`; "
                         "reads Kinesis only: Beam's Python Pub/Sub source is not a Prism transform)")
+    parser.add_argument("--serve", action="store_true",
+                        help="after the run, keep the collector up and print the URL of its report page; Ctrl-C "
+                        "stops it")
     args = parser.parse_args(argv)
     if args.runner == "prism" and args.source != "kinesis":
         parser.error("--runner prism reads --source kinesis: Beam's Python Pub/Sub source runs only on the "
                      "DirectRunner and Dataflow, and the cross-language one needs a Java expansion service")
     stop_services_on_sigterm()
-    return run(args.samples, args.work_dir, args.timeout, args.source, args.runner)
+    return run(args.samples, args.work_dir, args.timeout, args.source, args.runner, args.serve)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Answers as the Moesif collection API does: 201 for a stored batch, 400 with a reason for a malformed
 one (not JSON, not an array, or an event that breaks SPEC §2 / ``schemas/api_event.avsc``), 401 without
 an application id (or with the wrong one, when the collector is given one), 413 past 50 MB.
-``GET /v1/stats`` returns the counts tests and ``run_local.sh`` wait on; ``GET /health`` answers 200.
+``GET /v1/stats`` returns the counts tests and ``run_local.sh`` wait on; ``GET /health`` answers 200; ``GET /`` is
+the report as a page (``pipeline/collector/page.py``), with the dead letters of the directory it is given.
 Fault modes for tests (``pipeline/collector/faults.py``): ``collector.faults`` or ``POST /admin/faults``.
 """
 from __future__ import annotations
@@ -15,12 +16,15 @@ import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from pipeline.collector.faults import FaultPlan
+from pipeline.collector.page import build_page
 from pipeline.collector.store import EventStore
+from pipeline.local_services import dead_letters_in
 from transforms.event import validate_event
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024  # Moesif: 50 MB per batch "regardless if compression is used"
@@ -44,7 +48,11 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: a request log line per batch would drown the report."""
 
     def do_GET(self) -> None:
-        if self.path == "/health":
+        if self.path == "/" or self.path.startswith("/?"):
+            page = build_page(self.server.store, dead_letters_in(self.server.dead_letter_dir)
+                              if self.server.dead_letter_dir else [])
+            self._send(200, page.encode(), "text/html; charset=utf-8")
+        elif self.path == "/health":
             self._reply(200, {"status": "ok"})
         elif self.path == "/v1/stats":
             self._reply(200, {**self.server.store.counts(), **self.server.request_counts()})
@@ -152,9 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"status": "ok"})
 
     def _reply(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = orjson.dumps(payload)
+        self._send(status, orjson.dumps(payload), "application/json", headers)
+
+    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -165,9 +175,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], store: EventStore, application_id: str | None):
+    def __init__(self, address: tuple[str, int], store: EventStore, application_id: str | None,
+                 dead_letter_dir: Path | None):
         super().__init__(address, _Handler)
         self.store = store
+        self.dead_letter_dir = dead_letter_dir
         self.application_id = application_id
         self.faults = FaultPlan()
         self._counts_lock = threading.Lock()
@@ -222,9 +234,10 @@ class _Server(ThreadingHTTPServer):
 class Collector:
     """The collector on ``host:port`` (port 0 picks a free one), serving from a background thread."""
 
-    def __init__(self, db_path: str, host: str = "127.0.0.1", port: int = 0, application_id: str | None = None):
+    def __init__(self, db_path: str, host: str = "127.0.0.1", port: int = 0, application_id: str | None = None,
+                 dead_letter_dir: Path | None = None):
         self.store = EventStore(db_path)
-        self._server = _Server((host, port), self.store, application_id)
+        self._server = _Server((host, port), self.store, application_id, dead_letter_dir)
         self.faults = self._server.faults
         self._thread: threading.Thread | None = None
 

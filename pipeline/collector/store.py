@@ -31,11 +31,12 @@ CREATE INDEX IF NOT EXISTS events_transaction ON events (transaction_id);
 
 
 def route_of(event: dict[str, Any]) -> str:
-    """The verb and the route a report groups by: the gateway's route name when known, else the URL path."""
+    """The verb and the route a report groups by: ``metadata.route`` (the path template the pipeline gives every
+    event, ``transforms/routes.py``), else the URL path of an event that came from elsewhere."""
     metadata = event.get("metadata") or {}
     request = event["request"]
-    name = (metadata.get("route_name") or metadata.get("route_template") or metadata.get("api_name")
-            or urlsplit(request["uri"]).path or "/")
+    route = metadata.get("route")
+    name = route if isinstance(route, str) and route else urlsplit(request["uri"]).path or "/"
     return f"{request['verb']} {name}"
 
 
