@@ -20,6 +20,7 @@ COMPILED_MODULES = (
     "transforms/identity.py",
     "transforms/names.py",
     "transforms/masking.py",
+    "transforms/routes.py",
     "transforms/formats/common.py",
     "transforms/formats/kong.py",
     "transforms/formats/aws_apigateway.py",

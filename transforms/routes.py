@@ -36,6 +36,7 @@ from urllib.parse import unquote
 PLACEHOLDER = "{id}"
 MAX_TRACKED_PREFIXES = 10_000
 MAX_SEGMENT_CHARS = 100
+MAX_CACHED_PATHS = 20_000
 
 _TEMPLATE_NAME = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -100,24 +101,25 @@ def route_path(uri: str) -> str:
 
 def is_id_segment(segment: str) -> bool:
     """Whether one path segment (percent-encoded as sent) is an id rather than a name; rules in the docstring."""
-    if len(segment) > MAX_SEGMENT_CHARS:
+    length = len(segment)
+    if length > MAX_SEGMENT_CHARS:
         return True
     if "%" in segment:
         try:
             segment = unquote(segment, errors="strict")
         except UnicodeDecodeError:
             return True
-    if not segment:
+        length = len(segment)
+    if length < 8:  # shorter than every pattern but a number ("v1", "me", "orders" are names)
+        return length > 0 and segment.isascii() and segment.isdigit()
+    if "@" in segment:
+        return _EMAIL.fullmatch(segment) is not None
+    if _DIGIT.search(segment) is None:
         return False
     if segment.isascii() and segment.isdigit():
         return True
-    if _UUID.fullmatch(segment) or _EMAIL.fullmatch(segment) or _DATE.fullmatch(segment):
-        return True
-    has_digit = _DIGIT.search(segment) is not None
-    if not has_digit:
-        return False
-    return bool(_ULID.fullmatch(segment) or _HEX.fullmatch(segment)
-                or (_TOKEN.fullmatch(segment) and _LETTER.search(segment)))
+    return bool(_UUID.fullmatch(segment) or _DATE.fullmatch(segment) or _ULID.fullmatch(segment)
+                or _HEX.fullmatch(segment) or (_TOKEN.fullmatch(segment) and _LETTER.search(segment)))
 
 
 class Router:
@@ -128,6 +130,9 @@ class Router:
         self._limit = settings.max_routes_per_prefix
         self._seen: dict[str, set[str]] = {}
         self._full: set[str] = set()
+        # A path's inferred route never changes once given (admitted segments stay admitted, full prefixes stay
+        # full), so it is remembered; cleared when it holds MAX_CACHED_PATHS.
+        self._inferred: dict[str, str] = {}
 
     def route(self, event: dict[str, Any]) -> str:
         metadata = event.get("metadata")
@@ -144,7 +149,12 @@ class Router:
                 return known
         if path == "*" or path == "/":
             return path
-        return self._infer(path)
+        inferred = self._inferred.get(path)
+        if inferred is None:
+            if len(self._inferred) >= MAX_CACHED_PATHS:
+                self._inferred.clear()
+            inferred = self._inferred[path] = self._infer(path)
+        return inferred
 
     def _user_template(self, path: str) -> str | None:
         segments = path[1:].split("/")
