@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 command -v python3 >/dev/null || { echo "run_tests.sh: python3 not found (3.10+ needed)" >&2; exit 1; }
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pipeline, apache_beam, pytest, hypothesis, moto, gcp_storage_emulator' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pipeline, apache_beam, pytest, hypothesis, moto, gcp_storage_emulator, aiohttp, moesifwsgi, flask' 2>/dev/null; then
   echo "run_tests.sh: creating .venv and installing gatewaystream with its test extras …"
   python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null
