@@ -354,6 +354,25 @@ def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30
     return service, url
 
 
+INGEST_CREDENTIALS = MappingProxyType({  # what the local ingest accepts; tests and run_local send these
+    "GATEWAYSTREAM_INGEST_APPLICATION_IDS": "local-ingest-app-id",
+    "GATEWAYSTREAM_INGEST_KONG_TOKEN": "local-kong-token",
+    "GATEWAYSTREAM_INGEST_FIREHOSE_ACCESS_KEY": "local-firehose-key",
+})
+
+
+def start_ingest(work_dir: Path, broker_arguments: list[str], environment: dict[str, str],
+                 extra_arguments: tuple[str, ...] = (), timeout: float = 30) -> tuple[Service, str]:
+    """``python -m pipeline.ingest`` on 127.0.0.1 with ``INGEST_CREDENTIALS``; returns the service and its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    service = Service("ingest", [sys.executable, "-m", "pipeline.ingest", f"--port={port}", *broker_arguments,
+                                 *extra_arguments],
+                      work_dir / "ingest.log", env={**os.environ, **INGEST_CREDENTIALS, **environment})
+    service.await_ready(lambda: http_ok(f"{url}/healthz"), timeout, RuntimeError)
+    return service, url
+
+
 def start_pipeline(arguments: list[str], work_dir: Path, environment: dict[str, str],
                    module: str = "pipeline") -> Service:
     """``python -m pipeline`` (or another entry ``module``) with ``arguments`` as a subprocess, logging to
