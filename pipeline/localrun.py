@@ -1,10 +1,10 @@
 """``python -m pipeline.localrun`` (what ``run_local.sh`` runs): the bundled sample traffic end to end.
 
-Starts the source — the Pub/Sub emulator, or with ``--source kinesis`` a local Kinesis server (kinesalite) —
-and the local collector on 127.0.0.1, starts the pipeline on the DirectRunner reading the source, sends every
-sample record, waits until every sample event is accounted for (received by the collector or
-dead-lettered), prints the collector's report and the accounting, and stops everything it started — also on
-Ctrl-C or failure.
+Starts the source — the Pub/Sub emulator, or with ``--source kinesis`` a local Kinesis server (kinesalite) —,
+the ingest in front of it and the local collector on 127.0.0.1, starts the pipeline on the DirectRunner reading
+the source, sends every sample record the way its gateway would (``pipeline/sample_senders.py``), waits until
+every sample event is accounted for (received by the collector or dead-lettered), prints the collector's report
+and the accounting, and stops everything it started — also on Ctrl-C or failure.
 """
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ from pipeline.local_services import (
     publish,
     put_records,
     start_collector,
+    start_ingest,
     start_kinesalite,
     start_pipeline,
     start_pubsub_emulator,
     stop_services_on_sigterm,
 )
+from pipeline.sample_senders import sample_files, send_like_gateways
 
 STATUS_EVERY_SECS = 10
 LOCAL_APPLICATION_ID = "local-run-application-id"
@@ -54,30 +56,43 @@ SOURCES = ("pubsub", "kinesis")
 
 
 def start_source(source: str, work_dir: Path, services: list[Service]
-                 ) -> tuple[list[str], dict[str, str], Callable[[list[bytes]], str]]:
-    """Starts the local server of ``source``; returns the pipeline's source arguments, its environment, and a
-    function that sends records and says where they went."""
+                 ) -> tuple[list[str], dict[str, str], Callable[[dict[str, list[bytes]]], str]]:
+    """Starts the local broker of ``source`` and the ingest in front of it; returns the pipeline's source arguments,
+    its environment, and a function that sends the sample files as their gateways would and says where to."""
     if source == "kinesis":
         kinesis, endpoint = start_kinesalite(work_dir)
         services.append(kinesis)
         create_stream(endpoint, "gateway-logs", shards=2)
+        broker = ["--kinesis_stream=gateway-logs", f"--kinesis_endpoint_url={endpoint}", "--aws_region=us-east-1"]
+        environment = dict(LOCAL_AWS_ENVIRONMENT)
+        destination = "Kinesis stream gateway-logs (2 shards)"
+        source_arguments = ["--kinesis_stream=gateway-logs", f"--kinesis_endpoint_url={endpoint}",
+                            "--kinesis_initial_position=TRIM_HORIZON"]
 
-        def send(records: list[bytes]) -> str:
+        def publish_directly(records: list[bytes]) -> None:
             put_records(endpoint, "gateway-logs", records)
-            return "Kinesis stream gateway-logs (2 shards)"
+    else:
+        emulator, emulator_host = start_pubsub_emulator(work_dir)
+        services.append(emulator)
+        topic, subscription = create_topic_and_subscription(emulator_host, "gateway-logs", "gatewaystream")
+        broker = [f"--topic={topic}"]
+        environment = {"PUBSUB_EMULATOR_HOST": emulator_host}
+        destination = topic
+        source_arguments = [f"--subscription={subscription}", f"--project={LOCAL_PROJECT}"]
 
-        return (["--kinesis_stream=gateway-logs", f"--kinesis_endpoint_url={endpoint}",
-                  "--kinesis_initial_position=TRIM_HORIZON"], dict(LOCAL_AWS_ENVIRONMENT), send)
-    emulator, emulator_host = start_pubsub_emulator(work_dir)
-    services.append(emulator)
-    topic, subscription = create_topic_and_subscription(emulator_host, "gateway-logs", "gatewaystream")
+        def publish_directly(records: list[bytes]) -> None:
+            publish(emulator_host, topic, records)
 
-    def publish_all(records: list[bytes]) -> str:
-        publish(emulator_host, topic, records)
-        return topic
+    ingest, ingest_url = start_ingest(work_dir, broker, environment)
+    services.append(ingest)
 
-    return ([f"--subscription={subscription}", f"--project={LOCAL_PROJECT}"],
-            {"PUBSUB_EMULATOR_HOST": emulator_host}, publish_all)
+    def send(files: dict[str, list[bytes]]) -> str:
+        through_ingest, direct = send_like_gateways(files, ingest_url, publish_directly)
+        return (f"{destination}: {through_ingest} through the ingest at {ingest_url} (Kong http-log, Moesif SDK "
+                f"batches, Firehose deliveries of AWS logs), {direct} published directly (WSO2 and ALF log lines, "
+                "Cloud Logging sink entries, broken records)")
+
+    return source_arguments, environment, send
 
 
 RUNNERS = MappingProxyType({"direct": "DirectRunner", "prism": "PrismRunner"})
@@ -97,7 +112,7 @@ def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", r
     services: list[Service] = []
     try:
         server = "a local Kinesis server (kinesalite)" if source == "kinesis" else "the Pub/Sub emulator"
-        print(f"run_local: starting {server} and the collector on 127.0.0.1 …", flush=True)
+        print(f"run_local: starting {server}, the ingest and the collector on 127.0.0.1 …", flush=True)
         source_arguments, source_environment, send = start_source(source, work_dir, services)
         collector, collector_url = start_collector(work_dir)
         services.append(collector)
@@ -109,7 +124,7 @@ def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", r
             {**source_environment, "GATEWAYSTREAM_APPLICATION_ID": LOCAL_APPLICATION_ID},
         )
         services.append(pipeline)
-        destination = send(records)
+        destination = send(sample_files(samples))
         print(f"run_local: sent {len(records)} sample records holding {expected} events to {destination}; "
               f"the pipeline is running on the {RUNNERS[runner]} …", flush=True)
 
