@@ -64,7 +64,7 @@ def test_kong_records_through_pubsub_arrive_exactly(pubsub_emulator, collector, 
         "weight": 1,
         "user_id": "c-77",
         "metadata": {"gateway": "kong", "api_name": "orders", "latency_kong_ms": 3, "latency_proxy_ms": 41,
-                     "request_size": 123, "response_size": 512},
+                     "request_size": 123, "response_size": 512, "route": "/v1/orders"},
     }
     kong_28 = events[transaction_id_for(messages[1], 0)]
     assert kong_28["request"]["headers"]["authorization"] == MASK

@@ -327,7 +327,7 @@ def _payload(raw: bytes | None, value: Any) -> bytes:
 
 
 class _DecodeFn(beam.DoFn):
-    def __init__(self, settings: DecodeSettings, route_settings: RouteSettings):
+    def __init__(self, settings: DecodeSettings, route_settings: RouteSettings = RouteSettings()):
         self._settings = settings
         self._route_settings = route_settings
         self._counts = BundleCounts("gatewaystream", "records_read", "events_decoded",

@@ -61,8 +61,9 @@ class IngestOptions:
         limits.add_argument("--max_decompressed_bytes", type=int, default=50 * 1024 * 1024,
                             help="largest body once inflated, checked while inflating (413 past it)")
         limits.add_argument("--max_in_flight_bytes", type=int, default=256 * 1024 * 1024,
-                            help="bytes of bodies held at once (read, inflated, parsed, being published); a "
-                            "request that would pass it is answered 503 with Retry-After")
+                            help="bytes of bodies held at once (read, inflated, parsed, being published; and, on "
+                            "Pub/Sub, messages the client library still holds for a broker that has not "
+                            "acknowledged them); a request that would pass it is answered 503 with Retry-After")
         limits.add_argument("--retry_after_secs", type=int, default=5, help="Retry-After of a 503")
         return parser
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         max_body_bytes=args.max_body_bytes, max_decompressed_bytes=args.max_decompressed_bytes,
         max_in_flight_bytes=args.max_in_flight_bytes, retry_after_secs=args.retry_after_secs)
     if args.topic:
-        broker = PubSubBroker(args.topic, args.publish_timeout_secs)
+        broker = PubSubBroker(args.topic, args.publish_timeout_secs, args.max_in_flight_bytes)
     else:
         broker = KinesisBroker(args.kinesis_stream, args.publish_timeout_secs, args.aws_region,
                                args.kinesis_endpoint_url)

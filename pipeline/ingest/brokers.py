@@ -33,16 +33,25 @@ class PubSubBroker:
 
     message_limit = PUBSUB_MESSAGE_LIMIT
 
-    def __init__(self, topic: str, timeout_secs: float):
+    def __init__(self, topic: str, timeout_secs: float, pending_byte_limit: int):
         from google.cloud import pubsub_v1
+        from google.cloud.pubsub_v1.types import LimitExceededBehavior, PublisherOptions, PublishFlowControl
 
         self.name = topic
         self._topic = topic
         self._timeout = timeout_secs
-        self._publisher = pubsub_v1.PublisherClient()
+        # The client library keeps a message until the broker acknowledges it, also after the ingest has answered
+        # 503 on a timeout: its own flow control, failing fast, bounds what a stalled broker makes it hold.
+        flow_control = PublishFlowControl(message_limit=100_000, byte_limit=pending_byte_limit,
+                                          limit_exceeded_behavior=LimitExceededBehavior.ERROR)
+        self._publisher = pubsub_v1.PublisherClient(publisher_options=PublisherOptions(flow_control=flow_control))
 
     async def publish(self, messages: list[bytes], attributes: dict[str, str]) -> None:
-        futures = [asyncio.wrap_future(self._publisher.publish(self._topic, data, **attributes)) for data in messages]
+        try:
+            futures = [asyncio.wrap_future(self._publisher.publish(self._topic, data, **attributes))
+                       for data in messages]
+        except Exception as exc:  # noqa: BLE001 - the library's flow control is full: the broker is behind
+            raise BrokerUnavailable(f"Pub/Sub has not acknowledged earlier messages: {type(exc).__name__}") from None
         try:
             await asyncio.wait_for(asyncio.gather(*futures), self._timeout)
         except asyncio.TimeoutError:
