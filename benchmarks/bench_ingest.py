@@ -101,13 +101,15 @@ def rss_mib(pid: int) -> float:
 
 
 async def stalled(url: str, pid: int, emulator_pid: int, seconds: float, concurrency: int
-                  ) -> tuple[float, float, dict[int, int]]:
-    """(RSS before, highest RSS, answers by status) while the emulator is paused and requests keep coming."""
+                  ) -> tuple[float, list[float], dict[int, int]]:
+    """(RSS before, the highest RSS of each tenth of the time, answers by status) while the emulator is paused
+    and requests keep coming."""
     payload = bodies("moesif", 1)[0]
     before = rss_mib(pid)
-    highest = before
+    highest = [before] * 10
     statuses: dict[int, int] = {}
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    deadline = started + seconds
 
     async def worker(session: ClientSession) -> None:
         while time.monotonic() < deadline:
@@ -121,9 +123,9 @@ async def stalled(url: str, pid: int, emulator_pid: int, seconds: float, concurr
                 statuses[0] = statuses.get(0, 0) + 1
 
     async def sample() -> None:
-        nonlocal highest
-        while time.monotonic() < deadline:
-            highest = max(highest, rss_mib(pid))
+        while (now := time.monotonic()) < deadline:
+            tenth = min(9, int(10 * (now - started) / seconds))
+            highest[tenth] = max(highest[tenth], rss_mib(pid))
             await asyncio.sleep(0.2)
 
     group = os.getpgid(emulator_pid)  # the gcloud wrapper and the emulator's JVM under it
@@ -176,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                                                         args.stall_secs, args.concurrency * 4))
         print(f"\nstalled broker for {args.stall_secs:g} s, {args.concurrency * 4} clients sending 200-event batches, "
               f"--max_in_flight_bytes={budget_mib} MiB, --publish_timeout_secs=10: ingest RSS {before:.0f} MiB "
-              f"before, at most {highest:.0f} MiB; answers {statuses}")
+              f"before; highest in each tenth of the stall: {' '.join(f'{value:.0f}' for value in highest)} MiB; "
+              f"answers {statuses}")
     finally:
         for service in reversed(services):
             service.stop()
