@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 
 import orjson
 
+from benchmarks.bench_decode import best_of
 from pipeline.sample_traffic import GCP_KINDS, GENERATIONS, aws_access_log, gcp_log_entry, kong_record, moesif_event
 from transforms.decode import decode_record
 from transforms.records import RawRecord
@@ -23,15 +23,6 @@ def records(count: int) -> list[RawRecord]:
     makers = (lambda n: kong_record(GENERATIONS[n % len(GENERATIONS)], n, rng), lambda n: moesif_event(n, rng),
               lambda n: aws_access_log(n, rng), lambda n: gcp_log_entry(GCP_KINDS[n % len(GCP_KINDS)], n, rng))
     return [RawRecord(orjson.dumps(makers[n % len(makers)](n)), f"bench#{n}") for n in range(count)]
-
-
-def best_of(runs: int, work) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def main(argv: list[str] | None = None) -> None:

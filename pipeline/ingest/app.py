@@ -98,8 +98,8 @@ class _Reservation:
 
     def take(self, size: int, retry_after: int) -> None:
         if not self._budget.try_acquire(size):
-            raise _Busy(f"the ingest is holding {self._budget.used} of {self._budget.limit} bytes in flight",
-                        retry_after)
+            raise _Busy(f"the ingest holds {self._budget.used} bytes of its {self._budget.limit}-byte in-flight "
+                        "budget", retry_after)
         self.size += size
 
     def release(self) -> None:
@@ -174,13 +174,14 @@ class _Handlers:
         if refused is not None:
             return refused
 
-        def check(value: Any) -> None:
+        def messages_of(body: bytes, value: Any) -> list[bytes]:
             if single and not isinstance(value, dict):
                 raise BodyRejected(400, "POST /v1/events takes one event, a JSON object")
             if not single and not isinstance(value, list):
                 raise BodyRejected(400, "POST /v1/events/batch takes a JSON array of events")
+            return messages_for(body, value, self._broker.message_limit)
 
-        return await self._accept(request, "moesif", "events", check, lambda: web.json_response({}, status=201))
+        return await self._accept(request, "moesif", "events", messages_of, _json_answer(201, {}))
 
     async def moesif_config(self, request: web.Request) -> web.Response:
         refused = self._moesif_refusal(request)
@@ -232,8 +233,9 @@ class _Handlers:
         token = self._settings.kong_token
         if not matches_any(request.headers.get(self._settings.kong_token_header), (token,) if token else ()):
             return _error(401, f"missing or wrong {self._settings.kong_token_header}")
-        return await self._accept(request, "kong", "a Kong http-log body", lambda value: None,
-                                  lambda: web.json_response({"status": "ok"}))
+        return await self._accept(request, "kong", "a Kong http-log body",
+                                  lambda body, value: messages_for(body, value, self._broker.message_limit),
+                                  _json_answer(200, {"status": "ok"}))
 
     # --- Amazon Data Firehose HTTP endpoint delivery --------------------------------------------------------
 
@@ -251,43 +253,34 @@ class _Handlers:
         access_key = self._settings.firehose_access_key
         if not matches_any(request.headers.get("X-Amz-Firehose-Access-Key"), (access_key,) if access_key else ()):
             return answer(401, "missing or wrong X-Amz-Firehose-Access-Key")
-        reservation = _Reservation(self._budget)
-        try:
-            body, value = await self._read_json(request, reservation)
+
+        def messages_of(body: bytes, value: Any) -> list[bytes]:
             records = value.get("records") if isinstance(value, dict) else None
             if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):
                 raise BodyRejected(400, "the body must be a JSON object with a records array")
-            if not records:
-                return answer(200)
-            messages = firehose_messages(request_id, records, self._broker.message_limit)
-            await self._broker.publish(messages, _attributes("firehose"))
-            return answer(200)
+            return firehose_messages(request_id, records, self._broker.message_limit) if records else []
+
+        return await self._accept(request, "firehose", None, messages_of,
+                                  lambda status, error, headers: answer(status or 200, error, headers))
+
+    # --- shared -----------------------------------------------------------------------------------------------
+
+    async def _accept(self, request: web.Request, format_name: str, what: str | None,
+                      messages_of: Callable[[bytes, Any], list[bytes]], answer: _Answer) -> web.Response:
+        """Read, check, publish: the shared path of every source, which gives its messages and its answers."""
+        reservation = _Reservation(self._budget)
+        try:
+            body, value = await self._read_json(request, reservation, what)
+            messages = messages_of(body, value)
+            if messages:
+                await self._broker.publish(messages, _attributes(format_name))
+            return answer(None, None, None)
         except BodyRejected as rejected:
-            return answer(rejected.status, rejected.reason)
+            return answer(rejected.status, rejected.reason, None)
         except _Busy as busy:
             return answer(503, busy.reason, {"Retry-After": str(busy.retry_after)})
         except BrokerUnavailable as exc:
             return answer(503, str(exc), {"Retry-After": str(self._settings.retry_after_secs)})
-        finally:
-            reservation.release()
-
-    # --- shared -----------------------------------------------------------------------------------------------
-
-    async def _accept(self, request: web.Request, format_name: str, what: str, check: Callable[[Any], None],
-                      accepted: Callable[[], web.Response]) -> web.Response:
-        reservation = _Reservation(self._budget)
-        try:
-            body, value = await self._read_json(request, reservation, what)
-            check(value)
-            messages = messages_for(body, value, self._broker.message_limit)
-            await self._broker.publish(messages, _attributes(format_name))
-            return accepted()
-        except BodyRejected as rejected:
-            return _error(rejected.status, rejected.reason)
-        except _Busy as busy:
-            return _error(503, busy.reason, {"Retry-After": str(busy.retry_after)})
-        except BrokerUnavailable as exc:
-            return _error(503, str(exc), {"Retry-After": str(self._settings.retry_after_secs)})
         finally:
             reservation.release()
 
@@ -302,12 +295,36 @@ class _Handlers:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise BodyRejected(413, f"the body is larger than {settings.max_body_bytes} bytes") from None
-        body = inflate(raw, request.headers.get("Content-Encoding"), settings.max_decompressed_bytes,
-                       lambda size: reservation.take(size, settings.retry_after_secs))
+        # Inflating is synchronous, so no other request runs meanwhile: the room left in the budget is exact.
+        room = self._budget.limit - self._budget.used
+        limit = min(settings.max_decompressed_bytes, room)
+        try:
+            body = inflate(raw, request.headers.get("Content-Encoding"), limit)
+        except BodyRejected as rejected:
+            if rejected.status == 413 and limit < settings.max_decompressed_bytes:
+                raise _Busy(f"the ingest has {room} bytes left of its in-flight budget",
+                            settings.retry_after_secs) from None
+            raise
+        if body is not raw:
+            reservation.take(len(body), settings.retry_after_secs)
         # Parsed JSON takes a few times its text in memory: that is held too while the body is checked and split.
         reservation.take(PARSED_JSON_FACTOR * len(body), settings.retry_after_secs)
         value = json_object_or_array(body, what) if what is not None else parse_json(body)
         return body, value
+
+
+_Answer = Callable[[int | None, str | None, dict[str, str] | None], web.Response]
+
+
+def _json_answer(status: int, payload: dict[str, Any]) -> _Answer:
+    """The answers of the Moesif and Kong paths: ``payload`` when accepted, ``{"error": reason}`` otherwise."""
+
+    def answer(error_status: int | None, reason: str | None, headers: dict[str, str] | None) -> web.Response:
+        if error_status is None:
+            return web.json_response(payload, status=status)
+        return _error(error_status, reason or "", headers)
+
+    return answer
 
 
 def _attributes(format_name: str) -> dict[str, str]:

@@ -7,13 +7,12 @@ dead-letters what it cannot read: the ingest only makes sure it never accepts a 
 """
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-_INFLATE_CHUNK = 64 * 1024
+from transforms.errors import DecodeError
+from transforms.gunzip import gunzip
 
 
 class BodyRejected(Exception):
@@ -25,42 +24,22 @@ class BodyRejected(Exception):
         self.reason = reason
 
 
-def inflate(body: bytes, content_encoding: str | None, limit: int, reserve: Callable[[int], None] = lambda size: None
-            ) -> bytes:
-    """The body without its ``Content-Encoding`` (identity, gzip or deflate), at most ``limit`` bytes once
-    inflated: checked chunk by chunk while inflating, so a bomb never reaches memory. ``reserve`` is told the
-    size of every inflated chunk before it is kept (the ingest's in-flight budget; it may raise)."""
+def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """The body without its ``Content-Encoding`` (identity or gzip), at most ``limit`` bytes once inflated: checked
+    while inflating (``transforms/gunzip.py``), so a gzip bomb never reaches memory."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("identity", ""):
         if len(body) > limit:
             raise BodyRejected(413, f"the body is {len(body)} bytes (limit {limit})")
         return body
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise BodyRejected(415, f"Content-Encoding {encoding!r:.40} is not gzip, deflate or identity")
-    window = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
-    inflater = zlib.decompressobj(window)
-    parts: list[bytes] = []
-    size = 0
-    pending = body
+    if encoding not in ("gzip", "x-gzip"):
+        raise BodyRejected(415, f"Content-Encoding {encoding!r:.40} is not gzip or identity")
     try:
-        while pending:
-            part = inflater.decompress(pending, _INFLATE_CHUNK)
-            size += len(part)
-            if size > limit:
-                raise BodyRejected(413, f"the body inflates past {limit} bytes")
-            reserve(len(part))
-            parts.append(part)
-            pending = inflater.unconsumed_tail
-        tail = inflater.flush()
-    except zlib.error as exc:
-        raise BodyRejected(400, f"the body is not valid {encoding}: {exc}") from None
-    if not inflater.eof:
-        raise BodyRejected(400, f"the {encoding} body is cut short")
-    if size + len(tail) > limit:
-        raise BodyRejected(413, f"the body inflates past {limit} bytes")
-    reserve(len(tail))
-    parts.append(tail)
-    return b"".join(parts)
+        return gunzip(body, limit)
+    except DecodeError as exc:
+        if exc.reason == "decompressed_size_limit_exceeded":
+            raise BodyRejected(413, f"the body inflates past {limit} bytes") from None
+        raise BodyRejected(400, f"the body is not valid gzip: {exc.detail[:120]}") from None
 
 
 def parse_json(body: bytes) -> Any:
