@@ -150,10 +150,6 @@ class _Handlers:
         self._budget = InFlightBudget(settings.max_in_flight_bytes)
         self._session: ClientSession | None = None
 
-    @property
-    def budget(self) -> InFlightBudget:
-        return self._budget
-
     async def close(self, app: web.Application) -> None:
         if self._session is not None:
             await self._session.close()

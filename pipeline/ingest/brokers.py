@@ -91,7 +91,11 @@ class KinesisBroker:
     def _put_all(self, messages: list[bytes]) -> None:
         pending = [{"Data": data, "PartitionKey": uuid.uuid4().hex} for data in messages]
         delay = 0.05
+        # The thread is not cancelled when the request's wait times out: it must stop retrying by itself.
+        deadline = time.monotonic() + self._timeout
         while pending:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"Kinesis still throttled {len(pending)} records after {self._timeout:g} s")
             batch, size = [], 0
             while pending and len(batch) < KINESIS_BATCH_RECORDS and size + len(pending[0]["Data"]) <= \
                     KINESIS_BATCH_BYTES:
