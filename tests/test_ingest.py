@@ -5,8 +5,10 @@ collector behind it."""
 import base64
 import gzip
 import json
+import os
 import random
 import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime, timezone
@@ -18,6 +20,7 @@ import requests
 from pipeline.ingest.bodies import BodyRejected, firehose_messages, inflate, split_array
 from pipeline.local_services import (
     INGEST_CREDENTIALS,
+    Service,
     create_stream,
     create_topic_and_subscription,
     dead_letters_in,
@@ -328,3 +331,55 @@ def test_console_script_and_one_line_start_errors():
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
         "python -m pipeline.ingest: error: give exactly one of --topic and --kinesis_stream"]
+
+
+def self_signed_certificate(directory) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files (what --tls_cert/--tls_key take)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "ingest.crt", directory / "ingest.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.integration
+def test_tls(pubsub_emulator, topic, tmp_path):
+    cert, key = self_signed_certificate(tmp_path)
+    port = free_port()
+    service = Service("ingest-tls", [sys.executable, "-m", "pipeline.ingest", f"--port={port}", f"--topic={topic[0]}",
+                                     f"--tls_cert={cert}", f"--tls_key={key}"], tmp_path / "ingest-tls.log",
+                      env={**os.environ, **INGEST_CREDENTIALS, "PUBSUB_EMULATOR_HOST": pubsub_emulator})
+    try:
+        url = f"https://127.0.0.1:{port}"
+        wait_for(lambda: _https_ok(f"{url}/healthz", cert), timeout=30, what="the ingest over HTTPS")
+        answer = requests.post(f"{url}/kong/http-log", data=b'{"a": 1}', verify=cert, timeout=30,
+                               headers={"X-Gatewaystream-Token": KONG_TOKEN})
+        assert answer.status_code == 200
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)  # plain HTTP is not served
+    finally:
+        service.stop()
+
+
+def _https_ok(url: str, cert: str) -> bool:
+    try:
+        return requests.get(url, verify=cert, timeout=2).status_code == 200
+    except requests.exceptions.RequestException:
+        return False
