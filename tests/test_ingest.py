@@ -383,3 +383,29 @@ def _https_ok(url: str, cert: str) -> bool:
         return requests.get(url, verify=cert, timeout=2).status_code == 200
     except requests.exceptions.RequestException:
         return False
+
+
+@pytest.mark.integration
+def test_moesif_profile_calls_are_relayed_unchanged(pubsub_emulator, topic, collector, tmp_path):
+    from moesifapi.configuration import Configuration
+    from moesifapi.models import CompanyModel, UserModel
+    from moesifapi.moesif_api_client import MoesifAPIClient
+
+    service, url = start_ingest(tmp_path, [f"--topic={topic[0]}"], {"PUBSUB_EMULATOR_HOST": pubsub_emulator},
+                                (f"--api_endpoint={collector.url}",))
+    original_base_uri = Configuration.BASE_URI
+    try:
+        Configuration.BASE_URI = url
+        api = MoesifAPIClient(MOESIF_APP_ID).api
+        api.update_user(UserModel(user_id="cust-0042", company_id="acme", metadata={"plan": "pro"}))
+        api.update_companies_batch([CompanyModel(company_id="acme", metadata={"seats": 12})])
+        refused = requests.post(f"{url}/v1/users", data=b"{}", headers={"X-Moesif-Application-Id": "wrong"},
+                                timeout=10)
+        assert refused.status_code == 401  # checked by the ingest before anything is relayed
+    finally:
+        Configuration.BASE_URI = original_base_uri
+        service.stop()
+    profiles = collector.profiles
+    assert [path for path, _ in profiles] == ["/v1/users", "/v1/companies/batch"]
+    assert (profiles[0][1]["user_id"], profiles[0][1]["metadata"]) == ("cust-0042", {"plan": "pro"})
+    assert (profiles[1][1]["company_id"], profiles[1][1]["metadata"]) == ("acme", {"seats": 12})

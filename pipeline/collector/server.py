@@ -1,6 +1,7 @@
 """A real, local Moesif-compatible collector: ``POST /v1/events/batch`` into SQLite.
 
-Answers as the Moesif collection API does: 201 for a stored batch, 400 with a reason for a malformed
+Answers as the Moesif collection API does: 201 for a stored batch (and for user, company and subscription
+updates, kept in memory as ``Collector.profiles``), 400 with a reason for a malformed
 one (not JSON, not an array, or an event that breaks SPEC §2 / ``schemas/api_event.avsc``), 401 without
 an application id (or with the wrong one, when the collector is given one), 413 past 50 MB.
 ``GET /v1/stats`` returns the counts tests and ``run_local.sh`` wait on; ``GET /health`` answers 200; ``GET /`` is
@@ -27,7 +28,9 @@ from pipeline.collector.store import EventStore
 from pipeline.local_services import dead_letters_in
 from transforms.event import validate_event
 
-MAX_BATCH_BYTES = 50 * 1024 * 1024  # Moesif: 50 MB per batch "regardless if compression is used"
+MAX_BATCH_BYTES = 50 * 1024 * 1024
+PROFILE_PATHS = frozenset(f"/v1/{kind}{suffix}" for kind in ("users", "companies", "subscriptions")
+                          for suffix in ("", "/batch"))  # Moesif: 50 MB per batch "regardless if compression is used"
 
 
 class _BatchRejected(Exception):
@@ -77,8 +80,24 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if self.path.startswith("/admin/faults"):
             self._configure_faults(body)
+        elif self.path.rstrip("/") in PROFILE_PATHS:
+            self._store_profiles(body)
         else:
             self._reply(404, {"error": "not found"})
+
+    def _store_profiles(self, body: bytes) -> None:
+        """User, company and subscription updates: kept as received (the ingest relays them here)."""
+        application_id = self.headers.get("X-Moesif-Application-Id")
+        if not application_id or (self.server.application_id and application_id != self.server.application_id):
+            self._reply(401, {"error": "missing or unknown X-Moesif-Application-Id"})
+            return
+        try:
+            value = orjson.loads(self._decompress(body))
+        except (orjson.JSONDecodeError, _BatchRejected) as exc:
+            self._reply(400, {"error": f"body is not JSON: {exc}"})
+            return
+        self.server.add_profiles(self.path.rstrip("/"), value if isinstance(value, list) else [value])
+        self._reply(201, {})
 
     def _handle_batch(self) -> None:
         fault = self.server.faults.next_fault()
@@ -188,6 +207,11 @@ class _Server(ThreadingHTTPServer):
         self._most_batches_in_progress = 0
         self._connections = 0
         self._open_connections: set[socket.socket] = set()
+        self.profiles: list[tuple[str, dict[str, Any]]] = []
+
+    def add_profiles(self, path: str, items: list[Any]) -> None:
+        with self._counts_lock:
+            self.profiles.extend((path, item) for item in items)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._counts_lock:
@@ -244,6 +268,11 @@ class Collector:
     def request_counts(self) -> dict[str, Any]:
         """Requests answered so far, in total and by status (``closed`` for dropped connections)."""
         return self._server.request_counts()
+
+    @property
+    def profiles(self) -> list[tuple[str, dict[str, Any]]]:
+        """User, company and subscription updates received, as (path, object)."""
+        return list(self._server.profiles)
 
     @property
     def url(self) -> str:
