@@ -1,7 +1,8 @@
 # C types for event.py when Cython compiles it (setup.py); the .py file stays the source.
 cimport cython
 
-@cython.locals(length=Py_ssize_t, year=long, month=long, day=long, hour=long, minute=long, second=long, milli=long)
+@cython.locals(length=Py_ssize_t, year=long, month=long, day=long, hour=long, minute=long, second=long, milli=long,
+               count=Py_ssize_t, fraction=long, millis=long)
 cpdef object _parse_common_form(str text)
 
 @cython.locals(value=long, position=Py_ssize_t, digit=long)

@@ -179,15 +179,23 @@ def canonical_time(text: Any) -> str:
 
 
 def _parse_common_form(text: str) -> int | None:
-    """``YYYY-MM-DDTHH:MM:SS`` with ``.sss`` or none, or ``YYYY-MM-DDTHH:MM`` (WSO2's Java times without seconds),
-    each with ``Z`` or no zone, within [2000, 2100) — what almost every record carries — read digit by digit (C
-    integers when compiled); None: "use the general parser"."""
+    """``YYYY-MM-DDTHH:MM:SS`` with 3, 6 or 9 fraction digits (gateways write ms; Cloud Logging µs or ns) or none,
+    or ``YYYY-MM-DDTHH:MM`` (WSO2's Java times without seconds), each with ``Z`` or no zone, within [2000, 2100) —
+    what almost every record carries — read digit by digit (C integers when compiled); None: "use the general
+    parser". Fractions past the millisecond round half-up, as there."""
     length = len(text)
     milli = 0
-    if length == 23 or length == 24:
-        if text[19] != "." or (length == 24 and text[23] != "Z"):
+    if length >= 23 and text[19] == ".":
+        count = length - (21 if text[length - 1] == "Z" else 20)
+        fraction = _digits(text, 20, 20 + count) if count == 3 or count == 6 or count == 9 else -1
+        if fraction < 0:
             return None
-        milli = _digits(text, 20, 23)
+        if count == 6:
+            milli = (fraction + 500) // 1000
+        elif count == 9:
+            milli = (fraction + 500_000) // 1_000_000
+        else:
+            milli = fraction
     elif not (length == 19 or length == 16 or (length == 20 and text[19] == "Z")
               or (length == 17 and text[16] == "Z")):
         return None
@@ -204,7 +212,8 @@ def _parse_common_form(text: str) -> int | None:
         return None
     if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59 and milli >= 0):
         return None
-    return (((days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milli
+    millis = (((days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milli
+    return millis if millis < MAX_EPOCH_MS else None  # .9995 of the century's last second rounds past it
 
 
 def _digits(text: str, start: int, end: int) -> int:
