@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -38,8 +39,9 @@ LOG = logging.getLogger("gatewaystream.ingest")
 
 # What GET /v1/config answers: Moesif's clients then sample every call (the real API answers the sampling rules
 # configured in the Moesif dashboard; here the pipeline decides what leaves, so everything is sent to it).
-MOESIF_CONFIG = {"org_id": "", "app_id": "", "sample_rate": 100, "user_sample_rate": {}, "company_sample_rate": {},
-                 "user_rules": {}, "company_rules": {}, "regex_config": [], "ip_addresses_blocked_by_name": {}}
+MOESIF_CONFIG = MappingProxyType({
+    "org_id": "", "app_id": "", "sample_rate": 100, "user_sample_rate": {}, "company_sample_rate": {},
+    "user_rules": {}, "company_rules": {}, "regex_config": [], "ip_addresses_blocked_by_name": {}})
 CONFIG_ETAG = "gatewaystream-sample-everything-1"
 RELAYED_HEADERS = ("X-Moesif-Application-Id", "Content-Type", "Content-Encoding", "User-Agent")
 PARSED_JSON_FACTOR = 3  # the budget's estimate of a parsed JSON body's memory, in multiples of its text
@@ -183,7 +185,7 @@ class _Handlers:
         refused = self._moesif_refusal(request)
         if refused is not None:
             return refused
-        return web.json_response(MOESIF_CONFIG, headers={"X-Moesif-Config-ETag": CONFIG_ETAG})
+        return web.json_response(dict(MOESIF_CONFIG), headers={"X-Moesif-Config-ETag": CONFIG_ETAG})
 
     async def moesif_other(self, request: web.Request) -> web.Response:
         """Users, companies, subscriptions, rules…: relayed unchanged to ``api_endpoint``, or refused with 501."""
