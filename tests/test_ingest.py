@@ -185,7 +185,7 @@ def test_a_full_in_flight_budget_is_a_503(pubsub_emulator, topic, tmp_path):
         small = requests.post(url + "/kong/http-log", data=b'{"a": 1}', headers={"X-Gatewaystream-Token": KONG_TOKEN},
                               timeout=30)
         assert small.status_code == 200
-        # Chunked, so the size is unknown: the ingest reserves its body limit, and the parse estimate passes 4096.
+        # Chunked, so the size is unknown: the ingest reserves its whole body limit, which is the whole budget.
         big = requests.post(url + "/kong/http-log", data=iter([b'{"pad": "', b"x" * 3000, b'"}']),
                             headers={"X-Gatewaystream-Token": KONG_TOKEN}, timeout=30)
         assert big.status_code == 503 and big.headers["Retry-After"] == "5"
