@@ -37,6 +37,7 @@ from tests.conftest import APPLICATION_ID, ROOT
 MOESIF_APP_ID = INGEST_CREDENTIALS["GATEWAYSTREAM_INGEST_APPLICATION_IDS"]
 KONG_TOKEN = INGEST_CREDENTIALS["GATEWAYSTREAM_INGEST_KONG_TOKEN"]
 FIREHOSE_KEY = INGEST_CREDENTIALS["GATEWAYSTREAM_INGEST_FIREHOSE_ACCESS_KEY"]
+LOCAL_NOWHERE = "http://127.0.0.1:9"  # where Moesif's clients are left pointing: nothing listens on port 9
 
 
 # --- bodies, without a server --------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def test_real_clients_through_ingest_pubsub_pipeline_to_the_collector(pubsub_emu
         ["--runner=DirectRunner", f"--subscription={topic[1]}", f"--api_endpoint={collector.url}",
          f"--dead_letter={tmp_path / 'dl'}", "--max_batch_delay_secs=1"], tmp_path,
         {"PUBSUB_EMULATOR_HOST": pubsub_emulator, "GATEWAYSTREAM_APPLICATION_ID": APPLICATION_ID})
-    original_base_uri = Configuration.BASE_URI
+    middleware = None
     try:
         # 1. Moesif's Python SDK, its base URI pointed at the ingest.
         Configuration.BASE_URI = ingest_url
@@ -262,7 +263,7 @@ def test_real_clients_through_ingest_pubsub_pipeline_to_the_collector(pubsub_emu
         def delete_cart(cart_id: int):
             return {"deleted": cart_id}, 202
 
-        app.wsgi_app = MoesifMiddleware(app.wsgi_app, {
+        middleware = app.wsgi_app = MoesifMiddleware(app.wsgi_app, {
             "APPLICATION_ID": MOESIF_APP_ID, "BASE_URI": ingest_url, "BATCH_SIZE": 1, "EVENT_BATCH_TIMEOUT": 1,
             "IDENTIFY_USER": lambda app, environ, response_headers=None: "wsgi-user"})
         assert app.test_client().delete("/v1/carts/77").status_code == 202
@@ -292,7 +293,10 @@ def test_real_clients_through_ingest_pubsub_pipeline_to_the_collector(pubsub_emu
                  what=f"{expected} events at the collector")
         assert pipeline.running(), pipeline.log_tail()
     finally:
-        Configuration.BASE_URI = original_base_uri
+        if middleware is not None:
+            middleware._shutdown()  # its config job polls BASE_URI every 60 s (the middleware's own atexit handler)
+        # Configuration is process-wide: it stays on 127.0.0.1, so that no late call of a client reaches Moesif.
+        Configuration.BASE_URI = LOCAL_NOWHERE
         pipeline.stop()
         service.stop()
 
@@ -393,7 +397,6 @@ def test_moesif_profile_calls_are_relayed_unchanged(pubsub_emulator, topic, coll
 
     service, url = start_ingest(tmp_path, [f"--topic={topic[0]}"], {"PUBSUB_EMULATOR_HOST": pubsub_emulator},
                                 (f"--api_endpoint={collector.url}",))
-    original_base_uri = Configuration.BASE_URI
     try:
         Configuration.BASE_URI = url
         api = MoesifAPIClient(MOESIF_APP_ID).api
@@ -403,7 +406,7 @@ def test_moesif_profile_calls_are_relayed_unchanged(pubsub_emulator, topic, coll
                                 timeout=10)
         assert refused.status_code == 401  # checked by the ingest before anything is relayed
     finally:
-        Configuration.BASE_URI = original_base_uri
+        Configuration.BASE_URI = LOCAL_NOWHERE
         service.stop()
     profiles = collector.profiles
     assert [path for path, _ in profiles] == ["/v1/users", "/v1/companies/batch"]
