@@ -33,6 +33,8 @@ from pipeline.local_services import (
 )
 from pipeline.sample_traffic import aws_access_log, kong_record
 from tests.conftest import APPLICATION_ID, ROOT
+from transforms.decode import decode_record
+from transforms.records import RawRecord
 
 MOESIF_APP_ID = INGEST_CREDENTIALS["GATEWAYSTREAM_INGEST_APPLICATION_IDS"]
 KONG_TOKEN = INGEST_CREDENTIALS["GATEWAYSTREAM_INGEST_KONG_TOKEN"]
@@ -412,3 +414,30 @@ def test_moesif_profile_calls_are_relayed_unchanged(pubsub_emulator, topic, coll
     assert [path for path, _ in profiles] == ["/v1/users", "/v1/companies/batch"]
     assert (profiles[0][1]["user_id"], profiles[0][1]["metadata"]) == ("cust-0042", {"plan": "pro"})
     assert (profiles[1][1]["company_id"], profiles[1][1]["metadata"]) == ("acme", {"seats": 12})
+
+
+@pytest.mark.integration
+def test_a_large_batch_is_split_into_records_the_pipeline_accepts(pubsub_emulator, topic, tmp_path):
+    """A 3 MB http-log batch (the broker would take it whole) is published as messages no larger than the
+    pipeline's --max_record_bytes (1 MiB), cut between records, so that none is dead-lettered record_too_large."""
+    service, url = start_ingest(tmp_path, [f"--topic={topic[0]}"], {"PUBSUB_EMULATOR_HOST": pubsub_emulator})
+    rng = random.Random(4)
+    batch = [kong_record("3.9", n, rng) for n in range(700)]
+    for record in batch:
+        record["request"]["headers"]["x-pad"] = "p" * 3500
+    body = orjson.dumps(batch)
+    try:
+        answer = requests.post(url + "/kong/http-log", data=gzip.compress(body), timeout=60,
+                               headers={"X-Gatewaystream-Token": KONG_TOKEN, "Content-Encoding": "gzip"})
+        assert answer.status_code == 200, answer.text
+    finally:
+        service.stop()
+    assert len(body) > 3 * 1024 * 1024
+    messages = pull(pubsub_emulator, topic[1], at_least=4, timeout=30)
+    assert len(messages) >= 4 and all(len(message.data) <= 1024 * 1024 for message in messages)
+    received = sorted((item for message in messages for item in orjson.loads(message.data)),
+                      key=lambda record: record["request"]["id"])
+    assert received == sorted(batch, key=lambda record: record["request"]["id"])
+    decoded = [decode_record(RawRecord(message.data, "pubsub", message.attributes["format"])) for message in messages]
+    assert sum(len(result.events) for result in decoded) == 700
+    assert [letter for result in decoded for letter in result.dead_letters] == []

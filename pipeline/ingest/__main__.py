@@ -64,6 +64,9 @@ class IngestOptions:
                             help="bytes of bodies held at once (read, inflated, parsed, being published; and, on "
                             "Pub/Sub, messages the client library still holds for a broker that has not "
                             "acknowledged them); a request that would pass it is answered 503 with Retry-After")
+        limits.add_argument("--max_message_bytes", type=int, default=1024 * 1024,
+                            help="largest message published (bodies are split between elements to fit); keep it at "
+                            "most the pipeline's --max_record_bytes (default 1 MiB), which dead-letters larger records")
         limits.add_argument("--retry_after_secs", type=int, default=5, help="Retry-After of a 503")
         return parser
 
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give exactly one of --topic and --kinesis_stream")
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls_cert and --tls_key go together")
-    for name in ("max_body_bytes", "max_decompressed_bytes", "max_in_flight_bytes"):
+    for name in ("max_body_bytes", "max_decompressed_bytes", "max_in_flight_bytes", "max_message_bytes"):
         if getattr(args, name) < 1024:
             parser.error(f"--{name} must be at least 1024 (got {getattr(args, name)})")
     if args.api_endpoint is not None and not args.api_endpoint.startswith(("http://", "https://")):
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         kong_token=args.kong_token or None, kong_token_header=args.kong_token_header,
         firehose_access_key=args.firehose_access_key or None, api_endpoint=args.api_endpoint,
         max_body_bytes=args.max_body_bytes, max_decompressed_bytes=args.max_decompressed_bytes,
-        max_in_flight_bytes=args.max_in_flight_bytes, retry_after_secs=args.retry_after_secs)
+        max_in_flight_bytes=args.max_in_flight_bytes, max_message_bytes=args.max_message_bytes,
+        retry_after_secs=args.retry_after_secs)
     if args.topic:
         broker = PubSubBroker(args.topic, args.publish_timeout_secs, args.max_in_flight_bytes)
     else:

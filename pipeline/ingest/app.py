@@ -59,6 +59,7 @@ class IngestSettings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_decompressed_bytes: int = 50 * 1024 * 1024
     max_in_flight_bytes: int = 256 * 1024 * 1024
+    max_message_bytes: int = 1024 * 1024
     retry_after_secs: int = 5
 
 
@@ -151,6 +152,8 @@ class _Handlers:
         self._settings = settings
         self._budget = InFlightBudget(settings.max_in_flight_bytes)
         self._session: ClientSession | None = None
+        # A message must fit the broker and the pipeline's own --max_record_bytes, or it would be dead-lettered there.
+        self._message_limit = min(broker.message_limit, settings.max_message_bytes)
 
     async def close(self, app: web.Application) -> None:
         if self._session is not None:
@@ -177,7 +180,7 @@ class _Handlers:
                 raise BodyRejected(400, "POST /v1/events takes one event, a JSON object")
             if not single and not isinstance(value, list):
                 raise BodyRejected(400, "POST /v1/events/batch takes a JSON array of events")
-            return messages_for(body, value, self._broker.message_limit)
+            return messages_for(body, value, self._message_limit)
 
         return await self._accept(request, "moesif", "events", messages_of, _json_answer(201, {}))
 
@@ -232,7 +235,7 @@ class _Handlers:
         if not matches_any(request.headers.get(self._settings.kong_token_header), (token,) if token else ()):
             return _error(401, f"missing or wrong {self._settings.kong_token_header}")
         return await self._accept(request, "kong", "a Kong http-log body",
-                                  lambda body, value: messages_for(body, value, self._broker.message_limit),
+                                  lambda body, value: messages_for(body, value, self._message_limit),
                                   _json_answer(200, {"status": "ok"}))
 
     # --- Amazon Data Firehose HTTP endpoint delivery --------------------------------------------------------
@@ -256,7 +259,7 @@ class _Handlers:
             records = value.get("records") if isinstance(value, dict) else None
             if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):
                 raise BodyRejected(400, "the body must be a JSON object with a records array")
-            return firehose_messages(request_id, records, self._broker.message_limit) if records else []
+            return firehose_messages(request_id, records, self._message_limit) if records else []
 
         return await self._accept(request, "firehose", None, messages_of,
                                   lambda status, error, headers: answer(status or 200, error, headers))
