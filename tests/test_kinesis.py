@@ -243,10 +243,15 @@ def test_a_kill_during_a_large_read_rereads_at_most_what_was_not_yet_delivered(k
     put_records(kinesis_server, stream, records)
     collector.faults.configure(stall_secs=0.3)  # deliveries trickle, so the kill comes in the middle of a read
     first = start_reader(stream, kinesis_server, collector, tmp_path, *options, name="first-run")
+
+    def saved_cursors() -> list:
+        return [cursor for reader in read_checkpoints(str(checkpoints), stream) for cursor in reader.cursors]
+
     try:
         await_events(collector, first, 1000)
-        time.sleep(3 * CHECKPOINT_WRITE_SECS)
-        saved = [cursor for reader in read_checkpoints(str(checkpoints), stream) for cursor in reader.cursors]
+        wait_for(lambda: any(cursor.after is not None for cursor in saved_cursors()) or not first.running(),
+                 timeout=10 * CHECKPOINT_WRITE_SECS, what="a checkpoint saved mid-read")
+        saved = saved_cursors()
         os.killpg(first.process.pid, signal.SIGKILL)
         delivered_before_kill = collector.store.counts()["events"]
     finally:
