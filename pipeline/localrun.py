@@ -46,10 +46,7 @@ LOCAL_APPLICATION_ID = "local-run-application-id"
 
 
 def sample_records(samples: Path) -> list[bytes]:
-    records = []
-    for path in sorted(samples.glob("*.jsonl")):
-        records.extend(line for line in path.read_bytes().splitlines() if line.strip())
-    return records
+    return [record for records in sample_files(samples).values() for record in records]
 
 
 SOURCES = ("pubsub", "kinesis")
@@ -104,7 +101,8 @@ def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", r
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
     dead_letter_dir = work_dir / "dead-letters"
-    records = sample_records(samples)
+    files = sample_files(samples)
+    records = [record for lines in files.values() for record in lines]
     if not records:
         print(f"run_local: no *.jsonl sample records in {samples}", file=sys.stderr)
         return 1
@@ -124,7 +122,7 @@ def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", r
             {**source_environment, "GATEWAYSTREAM_APPLICATION_ID": LOCAL_APPLICATION_ID},
         )
         services.append(pipeline)
-        destination = send(sample_files(samples))
+        destination = send(files)
         print(f"run_local: sent {len(records)} sample records holding {expected} events to {destination}; "
               f"the pipeline is running on the {RUNNERS[runner]} …", flush=True)
 
