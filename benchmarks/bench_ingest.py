@@ -25,6 +25,7 @@ from pathlib import Path
 import orjson
 from aiohttp import ClientSession, ClientTimeout
 
+from pipeline.collector.report import percentile
 from pipeline.local_services import (
     INGEST_CREDENTIALS,
     create_topic_and_subscription,
@@ -86,11 +87,6 @@ async def bare_publish(topic: str, payloads: list[bytes], concurrency: int) -> f
     elapsed = time.perf_counter() - started
     publisher.stop()
     return elapsed
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))]
 
 
 def rss_mib(pid: int) -> float:
@@ -163,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             bare = asyncio.run(bare_publish(topic, raw, args.concurrency))
             rate, bare_rate = len(payloads) / seconds, len(payloads) / bare
             name = "moesif batch of 200 (gzip)" if kind == "moesif" else "kong record"
+            latencies.sort()
             print(f"{name:<34} {rate:>8.0f} {percentile(latencies, 0.5):>8.1f} {percentile(latencies, 0.99):>8.1f} "
                   f"{bare_rate:>15.0f} {rate / bare_rate:>7.2f}   answers {statuses}")
         ingest.stop()
