@@ -31,7 +31,9 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pipeline, apache_b
 fi
 
 if .venv/bin/python -c 'import Cython' 2>/dev/null; then  # recompile modules edited since the install (setup.py)
-  .venv/bin/python setup.py -q build_ext --inplace >/dev/null 2>&1 || echo "run_local.sh: compiling failed" >&2
+  mkdir -p build
+  .venv/bin/python setup.py -q build_ext --inplace >build/compile.log 2>&1 \
+    || { echo "run_local.sh: compiling the per-event modules failed; see build/compile.log" >&2; exit 1; }
 fi
 
 case " $* " in

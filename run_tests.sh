@@ -15,8 +15,11 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pipeline, apache_b
 fi
 
 # Python imports a compiled module (.so, see setup.py) before the .py beside it: recompile what changed since.
-.venv/bin/python setup.py -q build_ext --inplace >/dev/null 2>&1 \
-  || echo "run_tests.sh: compiling the per-event modules failed; tests/test_compiled.py will say which" >&2
+# A failed compile stops here: the tests would otherwise run a stale .so, or pure Python where C is shipped.
+mkdir -p build
+.venv/bin/python setup.py -q build_ext --inplace >build/compile.log 2>&1 \
+  || { echo "run_tests.sh: compiling the per-event modules failed (setup.py); the compiler said:" >&2
+       grep -E "error|Error" build/compile.log | head -20 >&2; exit 1; }
 
 # Prism, Beam's portable runner, for tests/test_prism.py: built once with Go (about 2.5 min), then cached.
 if command -v go >/dev/null; then

@@ -18,10 +18,10 @@ import orjson
 
 from benchmarks.bench_decode import best_of
 from benchmarks.bench_replay import ROOT, write_records
-from transforms.archive import COMPRESSION, parquet_bytes
-from transforms.decode import decode_record
-from transforms.masking import MaskSettings, mask_event
-from transforms.records import RawRecord
+from transforms.io.archive import COMPRESSION, parquet_bytes
+from transforms.model.records import RawRecord
+from transforms.stages.decode import decode_record
+from transforms.stages.masking import MaskSettings, mask_event
 
 
 def masked_events(path: Path) -> list[dict]:

@@ -27,10 +27,10 @@ from pipeline.sample_traffic import (
     wso2_event,
     wso2_metrics_log_line,
 )
-from transforms.decode import decode_record
-from transforms.masking import MaskSettings, mask_event
-from transforms.records import RawRecord
-from transforms.worker_gc import tune_for_event_throughput
+from transforms.model.records import RawRecord
+from transforms.stages.decode import decode_record
+from transforms.stages.masking import MaskSettings, mask_event
+from transforms.stages.worker_gc import tune_for_event_throughput
 
 
 def workloads(count: int) -> dict[str, list[bytes]]:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=20_000, help="events per format")
     parser.add_argument("--runs", type=int, default=5, help="best of this many runs")
     args = parser.parse_args(argv)
-    tune_for_event_throughput()  # the collector as the pipeline's decode step sets it (transforms/worker_gc.py)
+    tune_for_event_throughput()  # the collector as the pipeline's decode step sets it (transforms/stages/worker_gc.py)
     print(f"{'format':<36} {'bytes/event':>11} {'floor/s':>10} {'decode/s':>10} {'% floor':>8} {'+mask+ser/s':>12}")
     for name, records in workloads(args.records).items():
         events, floor_rate, decode_rate, full_rate = measure(records, args.runs)

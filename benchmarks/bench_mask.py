@@ -12,8 +12,8 @@ import orjson
 
 from benchmarks.bench_decode import best_of
 from pipeline.sample_traffic import _jwt
-from transforms.identity import IdentitySettings, identify
-from transforms.masking import MaskSettings, mask_event
+from transforms.stages.identity import IdentitySettings, identify
+from transforms.stages.masking import MaskSettings, mask_event
 
 HEADER_MASKS = tuple(f"X-Internal-{n}" for n in range(8)) + ("X-Session-Id", "X-Upstream-Token")
 QUERY_MASKS = ("session", "sig", "otp", "pin", "auth")

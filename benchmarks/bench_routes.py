@@ -12,10 +12,10 @@ import orjson
 
 from benchmarks.bench_decode import best_of
 from pipeline.sample_traffic import GCP_KINDS, GENERATIONS, aws_access_log, gcp_log_entry, kong_record, moesif_event
-from transforms.decode import decode_record
-from transforms.records import RawRecord
-from transforms.routes import Router, RouteSettings
-from transforms.worker_gc import tune_for_event_throughput
+from transforms.model.records import RawRecord
+from transforms.stages.decode import decode_record
+from transforms.stages.routes import Router, RouteSettings
+from transforms.stages.worker_gc import tune_for_event_throughput
 
 
 def records(count: int) -> list[RawRecord]:

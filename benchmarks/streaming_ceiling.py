@@ -34,13 +34,13 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipeline import graph
 from pipeline import main as pipeline_main
 from pipeline.options import decode_settings, identity_settings, mask_settings
-from transforms.acks import process_ledger
-from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
-from transforms.decode import decode_record
-from transforms.event import serialize
-from transforms.identity import identify
-from transforms.masking import mask_event
-from transforms.records import RawRecord, SerializedEvent
+from transforms.io.acks import process_ledger
+from transforms.io.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
+from transforms.model.event import serialize
+from transforms.model.records import RawRecord, SerializedEvent
+from transforms.stages.decode import decode_record
+from transforms.stages.identity import identify
+from transforms.stages.masking import mask_event
 
 _log = logging.getLogger(__name__)
 

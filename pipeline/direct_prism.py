@@ -5,7 +5,7 @@ downloads Prism's binary from GitHub on first use and runs the graph on it, and 
 only when that fails. Here that meant every local replay, and every bounded test pipeline, tried to reach
 github.com (and fell back after the failed lookup, ~0.15 s). On a machine with internet access the same command
 would run the graph on a different runner from the one the local patches (``pipeline/direct_*.py``), the
-per-process ack ledger (``transforms/acks.py``) and the tests are written for. ``never_try_prism`` makes that
+per-process ack ledger (``transforms/io/acks.py``) and the tests are written for. ``never_try_prism`` makes that
 attempt fail at once, before any download, and the runner falls back as it does after a failed download.
 Called only for DirectRunner runs: ``--runner=PrismRunner`` still runs Prism.
 """

@@ -26,7 +26,7 @@ left. Dataflow's own source tracks the oldest unacknowledged message instead.
 
 The evaluator also acknowledges what it pulls at once, before the pipeline processes it: a crash or a stop
 would lose every message in flight. The wrapper therefore ignores that acknowledgement and holds each message
-in the process's ``AckLedger`` (``transforms/acks.py``), which renews its lease and acknowledges it once every
+in the process's ``AckLedger`` (``transforms/io/acks.py``), which renews its lease and acknowledges it once every
 event decoded from it was delivered or written as a dead letter.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.acks import process_ledger
+from transforms.io.acks import process_ledger
 
 _log = logging.getLogger(__name__)
 

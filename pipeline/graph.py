@@ -17,16 +17,16 @@ from pipeline.options import (
     mask_settings,
     route_settings,
 )
-from transforms.archive import ArchiveEvents
-from transforms.batching import BatchEvents
-from transforms.dead_letter_payload import PayloadMasker, apply_payload_policy
-from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
-from transforms.decode import DecodeRecords
-from transforms.identity import IdentifyUsers
-from transforms.kinesis import ReadKinesisRecords
-from transforms.masking import MaskEvents
-from transforms.sink import DeliverBatches, RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
-from transforms.sources import ReadFileRecords, ReadPubSubRecords, is_local_runner, pubsub_source_for
+from transforms.io.archive import ArchiveEvents
+from transforms.io.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
+from transforms.io.kinesis import ReadKinesisRecords
+from transforms.io.sink import DeliverBatches, RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
+from transforms.io.sources import ReadFileRecords, ReadPubSubRecords, is_local_runner, pubsub_source_for
+from transforms.stages.batching import BatchEvents
+from transforms.stages.dead_letter_payload import PayloadMasker, apply_payload_policy
+from transforms.stages.decode import DecodeRecords
+from transforms.stages.identity import IdentifyUsers
+from transforms.stages.masking import MaskEvents
 
 
 def read_records(args: argparse.Namespace, runner: str | None = None) -> beam.PTransform:

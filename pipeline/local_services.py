@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from transforms.dead_letters import DEAD_LETTER_FILE_PREFIX, read_dead_letter_file
+from transforms.io.dead_letters import DEAD_LETTER_FILE_PREFIX, read_dead_letter_file
 
 LOCAL_PROJECT = "gatewaystream-local"
 KINESALITE_VERSION = "3.3.3"

@@ -20,8 +20,8 @@ from pipeline import (  # noqa: F401 - portable registers the PROCESS worker han
 )
 from pipeline.options import describe, kinesis_settings, parse_options, unlistable_location
 from pipeline.summary import print_summary
-from transforms import kinesis
-from transforms.sources import is_local_runner
+from transforms.io import kinesis
+from transforms.io.sources import is_local_runner
 
 _log = logging.getLogger("gatewaystream")
 
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kinesis_stream:
         local = is_local_runner(pipeline_options.view_as(StandardOptions).runner)
         # Checked only for local runs: a Dataflow or Flink launcher may not hold the workers' AWS credentials.
-        # A checkpoint directory that cannot be read would otherwise start the readers over (transforms/kinesis.py).
+        # A checkpoint directory that cannot be read would otherwise start the readers over (transforms/io/kinesis.py).
         checkpoints = args.kinesis_checkpoint_dir
         if local and checkpoints and (problem := unlistable_location(checkpoints)):
             print(f"python -m pipeline: --kinesis_checkpoint_dir: {problem}", file=sys.stderr)

@@ -18,15 +18,15 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.pubsub import parse_subscription, parse_topic
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from transforms.dead_letter_payload import PAYLOAD_POLICIES
-from transforms.decode import DecodeSettings
-from transforms.formats import FORMAT_CHOICES
-from transforms.identity import IdentitySettings
-from transforms.kinesis import KinesisConfigError, KinesisSettings, parse_initial_position
-from transforms.masking import MaskConfigError, MaskSettings
-from transforms.routes import RouteSettings, RouteTemplateError, parse_template
-from transforms.sink import redact_secret
-from transforms.sources import PUBSUB_SOURCES
+from transforms.io.kinesis import KinesisConfigError, KinesisSettings, parse_initial_position
+from transforms.io.sink import redact_secret
+from transforms.io.sources import PUBSUB_SOURCES
+from transforms.stages.dead_letter_payload import PAYLOAD_POLICIES
+from transforms.stages.decode import DecodeSettings
+from transforms.stages.formats import FORMAT_CHOICES
+from transforms.stages.identity import IdentitySettings
+from transforms.stages.masking import MaskConfigError, MaskSettings
+from transforms.stages.routes import RouteSettings, RouteTemplateError, parse_template
 
 PROG = "python -m pipeline"
 APPLICATION_ID_ENV = ("GATEWAYSTREAM_APPLICATION_ID", "MOESIF_APPLICATION_ID")

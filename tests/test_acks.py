@@ -1,9 +1,9 @@
 """The ledger that holds local Pub/Sub messages until every event decoded from them is accounted for
-(``transforms/acks.py``); the end-to-end crash test is in ``tests/test_pubsub_integration.py``."""
+(``transforms/io/acks.py``); the end-to-end crash test is in ``tests/test_pubsub_integration.py``."""
 import pytest
 
-from transforms.acks import AckLedger, held_key
-from transforms.dead_letters import accounted_sources, dead_letter
+from transforms.io.acks import AckLedger, held_key
+from transforms.io.dead_letters import accounted_sources, dead_letter
 
 SUBSCRIPTION = "pubsub:projects/local/subscriptions/s"
 

@@ -14,9 +14,9 @@ from apache_beam.transforms.window import TimestampedValue
 import schemas
 from pipeline.local_services import dead_letters_in, free_port
 from tests.conftest import run_cli
-from transforms.archive import ArchiveEvents, archive_schema, beyond_allowed_lateness, to_archive_row
-from transforms.event import format_epoch_ms
-from transforms.records import SourcedEvent
+from transforms.io.archive import ArchiveEvents, archive_schema, beyond_allowed_lateness, to_archive_row
+from transforms.model.event import format_epoch_ms
+from transforms.model.records import SourcedEvent
 
 BASE_S = 1_795_600_800  # 2026-11-25T10:00:00Z: the start of a window of every size used here
 

@@ -9,7 +9,7 @@ from pipeline.collector.report import build_report, percentile
 from pipeline.options import parse_options
 from pipeline.sample_traffic import kong_record
 from tests.test_event import valid_event
-from transforms.records import RawRecord
+from transforms.model.records import RawRecord
 
 
 def post(collector, body, headers=None, compress=True):

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms import masking
+from transforms.stages import masking
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPILED_MODULES = tuple(
@@ -39,6 +39,11 @@ def test_every_listed_module_is_compiled_when_a_compiler_is_there():
         pytest.skip("pure-Python install")
     missing = [module for module in COMPILED_MODULES if compiled_file(ROOT / module) is None]
     assert missing == [], "run `.venv/bin/python setup.py build_ext --inplace` (./run_tests.sh does)"
+
+
+def test_the_generated_c_stays_out_of_the_source_tree():
+    """Cython writes its C under build/cython/ (setup.py): ~10 MB of generated code beside the sources hid them."""
+    assert sorted(str(path.relative_to(ROOT)) for path in (ROOT / "transforms").rglob("*.c")) == []
 
 
 def test_no_compiled_module_is_older_than_its_source():
@@ -86,7 +91,7 @@ QUERY = st.lists(st.tuples(st.one_of(any_case_names(), st.sampled_from(("api%5Fk
 @given(request_body=JSON, response_body=JSON, query=QUERY, separators=st.lists(st.sampled_from("&;"), min_size=6),
        fragment=st.sampled_from(("", "#frag", "#a=b&password=x")), limit=st.sampled_from((0, 40, 100_000)))
 def test_masking_compiled_equals_its_source(request_body, response_body, query, separators, fragment, limit):
-    source = source_module("transforms.masking")
+    source = source_module("transforms.stages.masking")
     query_text = "".join(f"{separator}{name}{value}"
                          for separator, (name, value) in zip(separators, query, strict=False))
     uri = f"https://a.io/p?{query_text}{fragment}"
@@ -126,11 +131,11 @@ DECODE_IDENTIFY_MASK_ALL_SAMPLES = """
 import sys, orjson
 from benchmarks.bench_mask import BODY_MASKS, HEADER_MASKS, QUERY_MASKS, events
 from pipeline.sample_traffic import sample_files
-from transforms import masking
-from transforms.decode import decode_record
-from transforms.identity import IdentitySettings, identify
-from transforms.masking import MaskSettings, mask_event
-from transforms.records import RawRecord
+from transforms.stages import masking
+from transforms.stages.decode import decode_record
+from transforms.stages.identity import IdentitySettings, identify
+from transforms.stages.masking import MaskSettings, mask_event
+from transforms.model.records import RawRecord
 
 identity = IdentitySettings(company_id_header="X-Org-Id", api_version="v1")
 masks = MaskSettings(request_header_masks=HEADER_MASKS, response_header_masks=HEADER_MASKS,
@@ -192,10 +197,10 @@ def json_texts(draw, depth=0):
 def test_strict_json_compiled_equals_its_source(text, max_depth):
     """The compiled structure scan (depth and duplicate keys in one C pass) and the source's counting rules
     accept and reject the same texts with the same reasons."""
-    from transforms import strict_json
-    from transforms.errors import DecodeError
+    from transforms.model.errors import DecodeError
+    from transforms.stages import strict_json
 
-    source = source_module("transforms.strict_json")
+    source = source_module("transforms.stages.strict_json")
     outcomes = []
     for module in (strict_json, source):
         try:
@@ -224,9 +229,9 @@ def near_canonical_times(draw):
 @given(text=near_canonical_times())
 def test_time_parsing_compiled_equals_its_source(text):
     """The digit-by-digit reading of canonical times (C integers when compiled) gives the source's answers."""
-    from transforms import event
+    from transforms.model import event
 
-    source = source_module("transforms.event")
+    source = source_module("transforms.model.event")
     outcomes = []
     for module in (event, source):
         try:
@@ -245,9 +250,9 @@ def test_time_parsing_compiled_equals_its_source(text):
 def test_time_formatting_compiled_equals_the_calendar(millis):
     """Compiled, times are written digit by digit from a civil-from-days computation, not by the source's cached
     ``time.gmtime``; both must give the calendar's text over the whole [2000, 2100) range (leap days included)."""
-    from transforms import event
+    from transforms.model import event
 
-    source = source_module("transforms.event")
+    source = source_module("transforms.model.event")
     seconds, milli = divmod(millis, 1000)
     expected = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{milli:03d}Z"
     assert event.format_epoch_ms(millis) == source.format_epoch_ms(millis) == expected
@@ -258,7 +263,7 @@ def test_time_formatting_compiled_equals_the_calendar(millis):
 @given(raw=st.binary(max_size=300), index=st.integers(0, 10**6))
 def test_transaction_ids_compiled_equal_their_source(raw, index):
     """Compiled, the UUID text is written from the SHA-1 digest's bytes; the source formats its hex digest."""
-    from transforms import event
+    from transforms.model import event
 
-    source = source_module("transforms.event")
+    source = source_module("transforms.model.event")
     assert event.TransactionIds(raw).for_index(index) == source.TransactionIds(raw).for_index(index)

@@ -8,11 +8,11 @@ import orjson
 
 from pipeline.local_services import dead_letters_in
 from tests.conftest import run_cli
-from transforms.dead_letter_payload import PayloadMasker, apply_payload_policy
-from transforms.dead_letters import dead_letter
-from transforms.decode import decode_record
-from transforms.masking import MaskSettings
-from transforms.records import RawRecord
+from transforms.io.dead_letters import dead_letter
+from transforms.model.records import RawRecord
+from transforms.stages.dead_letter_payload import PayloadMasker, apply_payload_policy
+from transforms.stages.decode import decode_record
+from transforms.stages.masking import MaskSettings
 
 TOKEN = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjdXN0LTAwMDkifQ.c2lnbmF0dXJl"
 KONG_MISSING_STATUS = (

@@ -4,11 +4,11 @@ import gzip
 import orjson
 import pytest
 
-from transforms.decode import DecodeSettings, decode_record
-from transforms.errors import DecodeError
-from transforms.event import transaction_id_for
-from transforms.formats.common import absolute_url
-from transforms.records import RawRecord
+from transforms.model.errors import DecodeError
+from transforms.model.event import transaction_id_for
+from transforms.model.records import RawRecord
+from transforms.stages.decode import DecodeSettings, decode_record
+from transforms.stages.formats.common import absolute_url
 
 KONG_05 = {  # 0.5–0.7: request_uri, sizes as strings, the credential (with its secret key) as the entity
     "api": {"name": "orders", "upstream_url": "http://orders.internal", "created_at": 1450000000000},

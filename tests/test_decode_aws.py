@@ -6,9 +6,9 @@ import gzip
 import orjson
 import pytest
 
-from transforms.decode import DecodeSettings, decode_record
-from transforms.event import format_epoch_ms, round_half_up, transaction_id_for
-from transforms.records import RawRecord
+from transforms.model.event import format_epoch_ms, round_half_up, transaction_id_for
+from transforms.model.records import RawRecord
+from transforms.stages.decode import DecodeSettings, decode_record
 
 REST_QUOTED = {  # the Moesif-style REST template: every value quoted, `-` for the unset ones
     "apiId": "a1b2c3d4e5", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",

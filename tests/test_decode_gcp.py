@@ -16,9 +16,9 @@ import re
 import orjson
 import pytest
 
-from transforms.decode import DecodeSettings, decode_record
-from transforms.masking import MaskSettings, mask_event
-from transforms.records import RawRecord
+from transforms.model.records import RawRecord
+from transforms.stages.decode import DecodeSettings, decode_record
+from transforms.stages.masking import MaskSettings, mask_event
 
 GLOBAL_LB = {  # opentelemetry-collector-contrib testdata/apploadbalancer/global_external_application_load_balancer.json
     "httpRequest": {"latency": "0.005192s", "remoteIp": "79.117.34.252", "requestMethod": "GET",

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from tests.test_decode import KONG_39
-from transforms.decode import DecodeSettings, decode_record
-from transforms.records import RawRecord
+from transforms.model.records import RawRecord
+from transforms.stages.decode import DecodeSettings, decode_record
 
 MIB = 1024 * 1024
 

@@ -10,8 +10,8 @@ import pytest
 from tests.test_decode import KONG_39, decode_one
 from tests.test_decode_aws import REST_QUOTED
 from tests.test_decode_wso2_alf import WSO2_FAULT, WSO2_RESPONSE
-from transforms.event import serialize, validate_event
-from transforms.formats.common import MAX_INT64, byte_count
+from transforms.model.event import serialize, validate_event
+from transforms.stages.formats.common import MAX_INT64, byte_count
 
 PAST_INT64 = 1.8446744073709552e19  # what orjson parses 18446744073709551616 (2^64) into
 

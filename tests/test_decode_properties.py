@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from tests.test_decode import KONG_05, KONG_28, KONG_39
 from tests.test_decode_aws import CLF_ONLY, HTTP_API_UNQUOTED, REST_QUOTED
 from tests.test_decode_wso2_alf import WSO2_FAULT, WSO2_RESPONSE, _har_entry
-from transforms.decode import decode_record
-from transforms.event import validate_event
-from transforms.records import RawRecord
+from transforms.model.event import validate_event
+from transforms.model.records import RawRecord
+from transforms.stages.decode import decode_record
 
 REASON = re.compile(
     r"(invalid_json|invalid_utf8|non_finite_number|duplicate_key|max_depth_exceeded|record_too_large"

@@ -8,10 +8,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.decode import DecodeSettings, decode_record
-from transforms.event import transaction_id_for
-from transforms.formats import wso2
-from transforms.records import RawRecord
+from transforms.model.event import transaction_id_for
+from transforms.model.records import RawRecord
+from transforms.stages.decode import DecodeSettings, decode_record
+from transforms.stages.formats import wso2
 
 WSO2_RESPONSE = {
     "apiName": "PizzaShackAPI", "proxyResponseCode": 200, "destination": "https://backend.internal/pizzashack",

@@ -12,10 +12,10 @@ from pipeline.local_services import dead_letters_in, wait_for
 from pipeline.sample_traffic import GENERATIONS, kong_record
 from tests.conftest import run_cli
 from tests.test_transforms import BeamTestPipeline, decoded_events
-from transforms.batching import BatchEvents
-from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
-from transforms.event import serialize
-from transforms.sink import AnalyticsApiSink, RetryPolicy, WriteToAnalyticsApi, retry_after_secs
+from transforms.io.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
+from transforms.io.sink import AnalyticsApiSink, RetryPolicy, WriteToAnalyticsApi, retry_after_secs
+from transforms.model.event import serialize
+from transforms.stages.batching import BatchEvents
 
 
 def open_sink(collector, max_retry_secs: float = 30) -> AnalyticsApiSink:
@@ -170,7 +170,7 @@ def test_an_answer_echoing_the_application_id_never_carries_it_on(collector):
 
 
 def test_scrub_secrets_finds_plain_json_escaped_and_percent_encoded_forms():
-    from transforms.sink import scrub_secrets
+    from transforms.io.sink import scrub_secrets
 
     salt = 'salt/with"quote and space'
     text = f'a {salt} b {orjson.dumps(salt).decode()} c salt%2Fwith%22quote%20and%20space d'

@@ -28,7 +28,7 @@ from pipeline.direct_pubsub import (
 )
 from pipeline.direct_specs import cache_dofn_specs
 from pipeline.local_services import wait_for
-from transforms.acks import process_ledger
+from transforms.io.acks import process_ledger
 
 
 def test_a_bundle_commits_only_its_outputs_that_hold_elements():

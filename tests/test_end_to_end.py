@@ -21,7 +21,7 @@ from pipeline.local_services import (
 )
 from pipeline.localrun import sample_records
 from tests.conftest import ROOT, run_cli
-from transforms.dead_letters import read_dead_letter_file
+from transforms.io.dead_letters import read_dead_letter_file
 
 SAMPLE_REASONS = {
     "invalid_json": 1,

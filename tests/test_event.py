@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.event import (
+from transforms.model.event import (
     MAX_EPOCH_MS,
     MIN_EPOCH_MS,
     TRANSACTION_NAMESPACE,

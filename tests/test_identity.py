@@ -4,7 +4,7 @@ import base64
 import orjson
 import pytest
 
-from transforms.identity import IdentitySettings, claim, identify, jwt_claims
+from transforms.stages.identity import IdentitySettings, claim, identify, jwt_claims
 
 
 def b64url(value) -> str:
@@ -110,7 +110,7 @@ def test_one_header_named_for_two_fields_fills_both():
 def test_decoded_tokens_are_remembered_within_a_bound():
     """A client's token repeats on every request: its payload is decoded once and remembered without its signature,
     other Authorization values are not remembered, and the memo never grows past its limit."""
-    from transforms import identity
+    from transforms.stages import identity
 
     settings = IdentitySettings(company_id_header="X-Org")
     tokens = [f"Bearer {jwt({'sub': f'user-{n}', 'org_id': f'org-{n % 3}'})}" for n in range(3)]

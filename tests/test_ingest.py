@@ -33,8 +33,8 @@ from pipeline.local_services import (
 )
 from pipeline.sample_traffic import aws_access_log, kong_record
 from tests.conftest import APPLICATION_ID, ROOT
-from transforms.decode import decode_record
-from transforms.records import RawRecord
+from transforms.model.records import RawRecord
+from transforms.stages.decode import decode_record
 
 MOESIF_APP_ID = INGEST_CREDENTIALS["GATEWAYSTREAM_INGEST_APPLICATION_IDS"]
 KONG_TOKEN = INGEST_CREDENTIALS["GATEWAYSTREAM_INGEST_KONG_TOKEN"]

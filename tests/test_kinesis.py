@@ -27,7 +27,7 @@ from pipeline.local_services import (
 from pipeline.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
 from tests.conftest import APPLICATION_ID, run_cli
 from tests.test_kinesis_unit import aggregate
-from transforms.kinesis import CHECKPOINT_WRITE_SECS, MAX_RECORDS_PER_CALL, read_checkpoints
+from transforms.io.kinesis import CHECKPOINT_WRITE_SECS, MAX_RECORDS_PER_CALL, read_checkpoints
 
 pytestmark = pytest.mark.integration
 
@@ -200,7 +200,7 @@ def test_a_restart_from_the_checkpoint_resumes_where_it_stopped(kinesis_server, 
 
 def test_events_still_buffered_when_a_run_is_killed_arrive_with_the_next_run(kinesis_server, collector, tmp_path):
     """On the DirectRunner the checkpoint moves only past records whose events were delivered or dead-lettered
-    (transforms/acks.py): a run killed while the collector is down saved no position past what it could not
+    (transforms/io/acks.py): a run killed while the collector is down saved no position past what it could not
     deliver, so the next run reads those records again and every event arrives."""
     stream = new_stream(kinesis_server, 2)
     checkpoints = tmp_path / "checkpoints"

@@ -11,7 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from aws_kinesis_agg.aggregator import RecordAggregator
 
 from pipeline.local_services import local_s3_client, local_s3_options
-from transforms.kinesis import (
+from transforms.io.kinesis import (
     DiscoverShardsFn,
     KinesisConfigError,
     KinesisRestriction,
@@ -28,7 +28,7 @@ from transforms.kinesis import (
     starting_readers,
     write_checkpoint,
 )
-from transforms.kpl import MAGIC, KplFormatError, user_records
+from transforms.io.kpl import MAGIC, KplFormatError, user_records
 
 
 def aggregate(payloads: list[bytes]) -> bytes:
@@ -194,7 +194,7 @@ def test_the_tracker_claims_progress_until_a_checkpoint_takes_the_rest():
 
 
 def test_a_checkpoint_that_cannot_be_written_is_logged_and_written_next_time(tmp_path, caplog):
-    from transforms.kinesis import ReadShardsFn
+    from transforms.io.kinesis import ReadShardsFn
 
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the checkpoint directory should be")
@@ -214,8 +214,8 @@ def test_a_delivered_position_moves_past_the_longest_accounted_for_prefix():
     """On the DirectRunner a reader's checkpoint moves only past records whose events were all accounted for
     (delivered or dead-lettered), as the process's ledger reports them, record by record within a read; a KPL
     record's position is passed only once all its user records are accounted for."""
-    from transforms.acks import AckLedger
-    from transforms.kinesis import _DeliveredPositions
+    from transforms.io.acks import AckLedger
+    from transforms.io.kinesis import _DeliveredPositions
 
     ledger = AckLedger()
     positions = _DeliveredPositions(ledger)
@@ -239,8 +239,8 @@ def test_a_delivered_position_moves_past_the_longest_accounted_for_prefix():
 
 
 def test_a_read_that_reaches_a_child_shard_moves_past_its_records_only_at_its_end():
-    from transforms.acks import AckLedger
-    from transforms.kinesis import _DeliveredPositions
+    from transforms.io.acks import AckLedger
+    from transforms.io.kinesis import _DeliveredPositions
 
     ledger = AckLedger()
     positions = _DeliveredPositions(ledger)

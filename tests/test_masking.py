@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.test_identity import event as identity_event
-from transforms.dead_letters import DEAD_LETTER_TAG
-from transforms.identity import IdentitySettings, identify
-from transforms.masking import (
+from transforms.io.dead_letters import DEAD_LETTER_TAG
+from transforms.model.records import SourcedEvent
+from transforms.stages.identity import IdentitySettings, identify
+from transforms.stages.masking import (
     MASK,
     MaskConfigError,
     MaskEvent,
@@ -23,7 +24,6 @@ from transforms.masking import (
     mask_query,
     typed_mask,
 )
-from transforms.records import SourcedEvent
 
 
 def event(request_headers=None, response_headers=None, uri="https://a.io/x", **extra):

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from pipeline.local_services import dead_letters_in, free_port
 from tests.conftest import run_cli
 from tests.test_decode import KONG_39
-from transforms.decode import decode_record
-from transforms.identity import IdentitySettings, identify
-from transforms.masking import ALWAYS_MASKED_HEADERS, DEFAULT_QUERY_MASKS, MaskSettings, mask_event
-from transforms.records import RawRecord
+from transforms.model.records import RawRecord
+from transforms.stages.decode import decode_record
+from transforms.stages.identity import IdentitySettings, identify
+from transforms.stages.masking import ALWAYS_MASKED_HEADERS, DEFAULT_QUERY_MASKS, MaskSettings, mask_event
 
 HEADER_MASKS = ("X-Internal-Token", "X-Session")
 QUERY_MASKS = ("session",)

@@ -126,5 +126,5 @@ def test_the_package_workers_install_ships_every_module_and_schema(tmp_path):
     expected = {str(path.relative_to(ROOT)) for package in ("pipeline", "transforms", "schemas")
                 for pattern in ("*.py", "*.avsc", "*.pxd") for path in (ROOT / package).rglob(pattern)}
     assert expected - shipped == set()
-    assert "schemas/api_event.avsc" in shipped and "transforms/formats/alf.py" in shipped
-    assert "transforms/formats/common.pxd" in shipped
+    assert "schemas/api_event.avsc" in shipped and "transforms/stages/formats/alf.py" in shipped
+    assert "transforms/stages/formats/common.pxd" in shipped

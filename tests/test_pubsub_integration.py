@@ -19,8 +19,8 @@ from pipeline.local_services import (
 from pipeline.sample_traffic import kong_record
 from tests.conftest import APPLICATION_ID, ROOT, run_cli
 from tests.test_decode import KONG_05, KONG_28, KONG_39
-from transforms.event import transaction_id_for
-from transforms.masking import MASK
+from transforms.model.event import transaction_id_for
+from transforms.stages.masking import MASK
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +91,7 @@ def test_streaming_archive_from_pubsub_windows_fresh_events_and_keeps_old_ones(p
 
     import pyarrow.parquet as pq
 
-    from transforms.event import format_epoch_ms
+    from transforms.model.event import format_epoch_ms
 
     suffix = uuid.uuid4().hex[:8]
     topic, subscription = create_topic_and_subscription(pubsub_emulator, f"arch-{suffix}", f"gs-arch-{suffix}")
@@ -244,7 +244,7 @@ def test_a_partial_batch_is_sent_on_time_when_traffic_stops(pubsub_emulator, col
 
 
 def test_messages_in_flight_when_the_pipeline_is_killed_arrive_with_the_next_run(pubsub_emulator, collector, tmp_path):
-    """At-least-once on the DirectRunner (transforms/acks.py): a run killed while the collector is down has pulled
+    """At-least-once on the DirectRunner (transforms/io/acks.py): a run killed while the collector is down has pulled
     messages it could not deliver; the next run receives them again and delivers every event. Once delivered,
     they are acknowledged: nothing comes back after the subscription's ack deadline."""
     import os
@@ -325,7 +325,7 @@ def test_large_messages_hide_no_good_one_and_each_is_dead_lettered_once(pubsub_e
     assert collector.store.counts() == {"events": len(good), "distinct_transaction_ids": len(good)}
     letters = dead_letters_in(tmp_path / "dl")
     assert sorted(letter["reason"] for letter in letters) == ["record_too_large"] * 3
-    # A dead letter keeps the head of a payload this large (transforms/decode.py): each is one of the three.
+    # A dead letter keeps the head of a payload this large (transforms/stages/decode.py): each is one of the three.
     assert sorted(next(n for n, record in enumerate(large) if record.startswith(letter["payload"]))
                   for letter in letters) == [0, 1, 2]
     assert settled <= 10, f"every good event and dead letter took {settled:.1f} s after the last publish"

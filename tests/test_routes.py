@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from transforms.routes import (
+from transforms.stages.routes import (
     MAX_TRACKED_PREFIXES,
     Router,
     RouteSettings,

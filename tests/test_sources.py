@@ -3,9 +3,9 @@ import io
 
 import pytest
 
-from transforms import sources
-from transforms.records import RawRecord
-from transforms.sources import chunks, is_line_delimited, records_of_file, split_lines
+from transforms.io import sources
+from transforms.io.sources import chunks, is_line_delimited, records_of_file, split_lines
+from transforms.model.records import RawRecord
 
 
 @pytest.fixture(params=[1 << 20, 7, 1], ids=["1MiB-chunks", "7-byte-chunks", "1-byte-chunks"])

@@ -14,14 +14,14 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.test_decode import KONG_05, KONG_39
-from transforms.batching import BatchEvents, shard_key
-from transforms.bundle_counts import BundleCounts
-from transforms.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
-from transforms.decode import DecodeRecords, DecodeSettings, decode_record
-from transforms.identity import IdentifyUsers, IdentitySettings, identify
-from transforms.masking import MaskEvents, MaskSettings
-from transforms.records import RawRecord, RecordChunk, SourcedEvent
-from transforms.sink import RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
+from transforms.io.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
+from transforms.io.sink import RetryPolicy, WriteBatchFiles, WriteToAnalyticsApi
+from transforms.model.records import RawRecord, RecordChunk, SourcedEvent
+from transforms.stages.batching import BatchEvents, shard_key
+from transforms.stages.bundle_counts import BundleCounts
+from transforms.stages.decode import DecodeRecords, DecodeSettings, decode_record
+from transforms.stages.identity import IdentifyUsers, IdentitySettings, identify
+from transforms.stages.masking import MaskEvents, MaskSettings
 
 
 def kong_event(n):
@@ -57,7 +57,7 @@ def test_a_chunk_of_records_decodes_as_its_records_do():
 
 
 def test_per_event_counters_are_committed_once_per_bundle_with_every_event_counted():
-    """Decode, identify and mask add their counts up over a bundle (``transforms/bundle_counts.py``): the
+    """Decode, identify and mask add their counts up over a bundle (``transforms/stages/bundle_counts.py``): the
     committed totals are still one per record, event, identified user and masked event."""
     events = [kong_event(n) for n in range(5)]
     events[1]["request"]["headers"].pop("x-consumer-custom-id", None)
@@ -121,7 +121,7 @@ def test_bounded_input_is_batched_within_bundles_and_flushed_at_their_end(tmp_pa
 def test_bounded_batches_never_mix_windows():
     from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
-    from transforms.grouping import BatchByKey
+    from transforms.stages.grouping import BatchByKey
 
     values = [TimestampedValue(("k", n), n * 10) for n in range(12)]  # windows of 60 s: 6 values each
     with BeamTestPipeline() as p:
@@ -210,7 +210,7 @@ def test_sourced_event_survives_pickling():
 def test_sourced_events_are_encoded_as_json_not_pickled_and_come_back_equal():
     from apache_beam import coders
 
-    from transforms.records import SourcedEventCoder
+    from transforms.model.records import SourcedEventCoder
 
     item = decoded_events(1)[0]
     coder = coders.registry.get_coder(beam.typehints.KV[str, SourcedEvent])
@@ -223,8 +223,8 @@ def test_sourced_events_are_encoded_as_json_not_pickled_and_come_back_equal():
 
 
 def test_batches_close_on_serialized_bytes_with_exact_boundaries(tmp_path):
-    from transforms.batching import split_by_bytes
-    from transforms.records import SerializedEvent
+    from transforms.model.records import SerializedEvent
+    from transforms.stages.batching import split_by_bytes
 
     items = [SerializedEvent(f"s#{n}", b'{"n":"' + b"x" * size + b'"}') for n, size in enumerate([10, 20, 30, 5, 50])]
     assert [len(item.json) for item in items] == [18, 28, 38, 13, 58]
@@ -257,8 +257,8 @@ def test_an_event_larger_than_batch_max_bytes_is_a_dead_letter(tmp_path):
 def test_the_decode_step_sets_the_garbage_collector_for_throughput_once_per_process():
     import gc
 
-    from transforms.decode import _DecodeFn
-    from transforms.worker_gc import GEN0_THRESHOLD
+    from transforms.stages.decode import _DecodeFn
+    from transforms.stages.worker_gc import GEN0_THRESHOLD
 
     gc.set_threshold(700, 10, 10)  # CPython's default, as a fresh worker has it
     _DecodeFn(DecodeSettings()).setup()
@@ -277,7 +277,7 @@ def test_batching_buffers_serialized_events_with_their_own_coder_not_pickle():
     from apache_beam.coders import StrUtf8Coder, TupleCoder
     from apache_beam.transforms.userstate import BagStateSpec
 
-    from transforms.records import SerializedEventCoder
+    from transforms.model.records import SerializedEventCoder
 
     pipeline = beam.Pipeline()
     batched = pipeline | beam.Create(decoded_events(1)) | BatchEvents("dest", 3, 60, 1)

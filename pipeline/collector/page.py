@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.collector.report import TOP, percentile
 from pipeline.collector.store import EventStore
-from transforms.event import format_epoch_ms, parse_iso_ms
+from transforms.model.event import format_epoch_ms, parse_iso_ms
 
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "no response")
 CLASS_COLOURS = MappingProxyType(

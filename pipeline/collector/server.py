@@ -26,7 +26,7 @@ from pipeline.collector.faults import FaultPlan
 from pipeline.collector.page import build_page
 from pipeline.collector.store import EventStore
 from pipeline.local_services import dead_letters_in
-from transforms.event import validate_event
+from transforms.model.event import validate_event
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024
 PROFILE_PATHS = frozenset(f"/v1/{kind}{suffix}" for kind in ("users", "companies", "subscriptions")

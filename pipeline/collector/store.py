@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from transforms.event import parse_iso_ms
+from transforms.model.event import parse_iso_ms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -32,7 +32,7 @@ CREATE INDEX IF NOT EXISTS events_transaction ON events (transaction_id);
 
 def route_of(event: dict[str, Any]) -> str:
     """The verb and the route a report groups by: ``metadata.route`` (the path template the pipeline gives every
-    event, ``transforms/routes.py``), else the URL path of an event that came from elsewhere."""
+    event, ``transforms/stages/routes.py``), else the URL path of an event that came from elsewhere."""
     metadata = event.get("metadata") or {}
     request = event["request"]
     route = metadata.get("route")

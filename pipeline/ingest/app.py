@@ -33,7 +33,7 @@ from pipeline.ingest.bodies import (
     parse_json,
 )
 from pipeline.ingest.brokers import Broker, BrokerUnavailable
-from transforms.event import format_epoch_ms
+from transforms.model.event import format_epoch_ms
 
 LOG = logging.getLogger("gatewaystream.ingest")
 

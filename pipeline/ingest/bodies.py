@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from transforms.errors import DecodeError
-from transforms.gunzip import gunzip
+from transforms.model.errors import DecodeError
+from transforms.stages.gunzip import gunzip
 
 
 class BodyRejected(Exception):
@@ -26,7 +26,7 @@ class BodyRejected(Exception):
 
 def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     """The body without its ``Content-Encoding`` (identity or gzip), at most ``limit`` bytes once inflated: checked
-    while inflating (``transforms/gunzip.py``), so a gzip bomb never reaches memory."""
+    while inflating (``transforms/stages/gunzip.py``), so a gzip bomb never reaches memory."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("identity", ""):
         if len(body) > limit:
