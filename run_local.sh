@@ -42,4 +42,4 @@ case " $* " in
     .venv/bin/python -m pipeline.runner_artifacts prism >/dev/null ;;
 esac
 
-exec .venv/bin/python -m pipeline.localrun "$@"
+exec .venv/bin/python -m devtools.localrun "$@"

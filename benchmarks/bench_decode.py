@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import orjson
 
-from pipeline.sample_traffic import (
+from devtools.sample_traffic import (
     GENERATIONS,
     alf_document,
     aws_access_log,

@@ -25,14 +25,14 @@ from pathlib import Path
 import orjson
 from aiohttp import ClientSession, ClientTimeout
 
-from pipeline.collector.report import percentile
-from pipeline.local_services import (
+from devtools.collector.report import percentile
+from devtools.local_services import (
     INGEST_CREDENTIALS,
     create_topic_and_subscription,
     start_ingest,
     start_pubsub_emulator,
 )
-from pipeline.sample_traffic import kong_record, moesif_event
+from devtools.sample_traffic import kong_record, moesif_event
 
 KONG_HEADERS = {"X-Gatewaystream-Token": INGEST_CREDENTIALS["GATEWAYSTREAM_INGEST_KONG_TOKEN"],
                 "Content-Type": "application/json"}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.local_services import (
+from devtools.local_services import (
     LOCAL_AWS_ENVIRONMENT,
     create_stream,
     local_kinesis_client,
@@ -28,7 +28,7 @@ from pipeline.local_services import (
     stop_services_on_sigterm,
     wait_for,
 )
-from pipeline.sample_traffic import GENERATIONS, kong_record
+from devtools.sample_traffic import GENERATIONS, kong_record
 
 
 def bare_read(endpoint: str, stream: str) -> int:

@@ -11,7 +11,7 @@ import random
 import orjson
 
 from benchmarks.bench_decode import best_of
-from pipeline.sample_traffic import _jwt
+from devtools.sample_traffic import _jwt
 from transforms.stages.identity import IdentitySettings, identify
 from transforms.stages.masking import MaskSettings, mask_event
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.collector import Collector
-from pipeline.sample_traffic import GENERATIONS, kong_record
+from devtools.collector import Collector
+from devtools.sample_traffic import GENERATIONS, kong_record
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import random
 import orjson
 
 from benchmarks.bench_decode import best_of
-from pipeline.sample_traffic import GCP_KINDS, GENERATIONS, aws_access_log, gcp_log_entry, kong_record, moesif_event
+from devtools.sample_traffic import GCP_KINDS, GENERATIONS, aws_access_log, gcp_log_entry, kong_record, moesif_event
 from transforms.model.records import RawRecord
 from transforms.stages.decode import decode_record
 from transforms.stages.routes import Router, RouteSettings

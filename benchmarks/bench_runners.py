@@ -22,8 +22,7 @@ from types import MappingProxyType
 import orjson
 
 from benchmarks.bench_streaming import arrived_count
-from pipeline import runner_artifacts
-from pipeline.local_services import (
+from devtools.local_services import (
     LOCAL_AWS_ENVIRONMENT,
     Service,
     create_stream,
@@ -34,7 +33,8 @@ from pipeline.local_services import (
     stop_services_on_sigterm,
     wait_for,
 )
-from pipeline.sample_traffic import GENERATIONS, kong_record
+from devtools.sample_traffic import GENERATIONS, kong_record
+from pipeline import runner_artifacts
 
 RUNNERS = MappingProxyType({"direct": ("--runner=DirectRunner",), "prism": ("--runner=PrismRunner",)})
 TICKS_PER_SEC = os.sysconf("SC_CLK_TCK")

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.local_services import Service, start_collector, start_pipeline, stop_services_on_sigterm, wait_for
-from pipeline.localrun import start_source
-from pipeline.sample_traffic import kong_record
+from devtools.local_services import Service, start_collector, start_pipeline, stop_services_on_sigterm, wait_for
+from devtools.localrun import start_source
+from devtools.sample_traffic import kong_record
 
 
 def arrivals(database: Path) -> dict[str, float]:

@@ -5,7 +5,7 @@ options and the same DirectRunner patches.
 Only the graph differs. It reads with the pipeline's own read and delivers with its own sink, but:
 - one step gathers each bundle's records;
 - each record gets the smallest valid event, with its Kong request id as the transaction id (one ``orjson.loads``),
-  and tells the acknowledgement ledger that it became one event, as the decode step does;
+  and the step reports to the source's acknowledgements that it became one event, as the decode step does;
 - the events go to the sink in batches of ``--batch_size``.
 
 There is no decode, identify or mask, no per-event step after the read, and no GroupIntoBatches. Whatever rate
@@ -19,22 +19,20 @@ pipeline.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 
 import apache_beam as beam
 import orjson
-from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MAX_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import graph
 from pipeline import main as pipeline_main
-from pipeline.options import decode_settings, identity_settings, mask_settings
-from transforms.io.acks import process_ledger
+from pipeline.config import PipelineConfig
+from transforms.io.acks import Acknowledgements
 from transforms.io.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters
 from transforms.model.event import serialize
 from transforms.model.records import RawRecord, SerializedEvent
@@ -56,10 +54,10 @@ def smallest_event(record: RawRecord) -> SerializedEvent:
 class _PerEventWork:
     """The pipeline's per-event functions, in a row, over one record."""
 
-    def __init__(self, args: argparse.Namespace):
-        self._decode = decode_settings(args)
-        self._identity = identity_settings(args)
-        self._masks = mask_settings(args)
+    def __init__(self, config: PipelineConfig):
+        self._decode = config.decode
+        self._identity = config.identity
+        self._masks = config.mask
 
     def __call__(self, record: RawRecord) -> list[SerializedEvent]:
         result = decode_record(record, self._decode)
@@ -71,13 +69,12 @@ class _GatherBundle(beam.DoFn):
     """A bundle's records → ``(key, [SerializedEvent])`` batches, output when the bundle ends with the bundle's
     earliest timestamp (so that no output is behind the watermark)."""
 
-    def __init__(self, key: str, batch_size: int, work: _PerEventWork | None = None):
+    def __init__(self, key: str, batch_size: int, work: _PerEventWork | None = None,
+                 acknowledgements: Acknowledgements | None = None):
         self._key = key
         self._batch_size = batch_size
         self._work = work
-
-    def setup(self):
-        self._ledger = process_ledger()
+        self._acknowledgements = acknowledgements
 
     def start_bundle(self):
         self._records: list[RawRecord] = []
@@ -89,10 +86,13 @@ class _GatherBundle(beam.DoFn):
 
     def finish_bundle(self):
         events: list[SerializedEvent] = []
+        expected = []
         for record in self._records:
             made = self._events_of(record)
-            self._ledger.expect(record.source, len(made))  # so that each message is acknowledged once delivered
+            expected.append((record.source, len(made)))  # so that each message is acknowledged once delivered
             events.extend(made)
+        if self._acknowledgements is not None:
+            self._acknowledgements.expect(expected)
         for start in range(0, len(events), self._batch_size):
             batch = (self._key, events[start:start + self._batch_size])
             yield WindowedValue(batch, self._earliest, (GlobalWindow(),))
@@ -107,13 +107,15 @@ class _GatherBundle(beam.DoFn):
             return []
 
 
-def build_ceiling(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
-    records = pipeline | "Read" >> graph.read_records(args, pipeline.options.view_as(StandardOptions).runner)
-    work = _PerEventWork(args) if os.environ.get("GATEWAYSTREAM_CEILING") == "chunked" else None
-    gather = _GatherBundle(f"{graph.destination(args)}#0", args.batch_size, work)
+def build_ceiling(pipeline: beam.Pipeline, config: PipelineConfig) -> None:
+    acknowledgements = Acknowledgements(config.held_source) if config.held_source else None
+    records = pipeline | "Read" >> graph.read_records(config.source)
+    work = _PerEventWork(config) if os.environ.get("GATEWAYSTREAM_CEILING") == "chunked" else None
+    gather = _GatherBundle(f"{config.batching.destination}#0", config.batching.batch_size, work, acknowledgements)
     batches = records | "GatherBundle" >> beam.ParDo(gather)
-    delivered = batches | "Deliver" >> graph.deliver(args)
-    _ = delivered[DEAD_LETTER_TAG] | "WriteDeadLetters" >> WriteDeadLetters(args.dead_letter)
+    delivered = batches | "Deliver" >> graph.deliver(config.delivery, acknowledgements)
+    _ = delivered[DEAD_LETTER_TAG] | "WriteDeadLetters" >> WriteDeadLetters(config.dead_letters.target,
+                                                                            acknowledgements=acknowledgements)
 
 
 if __name__ == "__main__":

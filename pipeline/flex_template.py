@@ -13,7 +13,7 @@ import sys
 from types import MappingProxyType
 from typing import Any
 
-from pipeline.options import _boolean, _field_masks, _name_list, build_parser
+from pipeline.options import as_boolean, as_field_masks, as_name_list, build_parser
 
 # Options that make no sense as template parameters: the template *is* the configuration.
 NOT_PARAMETERS = frozenset({"help", "config"})
@@ -43,9 +43,9 @@ _SHAPES = MappingProxyType({
 _TYPE_SHAPES = MappingProxyType({
     int: r"^[0-9]+$",
     float: r"^[0-9]+(\.[0-9]+)?$",
-    _boolean: r"^(true|false|True|False|yes|no|1|0|on|off)$",
-    _name_list: r"^[^,\s][^,]*(,[^,\s][^,]*)*$",
-    _field_masks: r"^[A-Za-z_.]+=(IPV4|IPV6|EMAIL|STRING|HASH)(,[A-Za-z_.]+=(IPV4|IPV6|EMAIL|STRING|HASH))*$",
+    as_boolean: r"^(true|false|True|False|yes|no|1|0|on|off)$",
+    as_name_list: r"^[^,\s][^,]*(,[^,\s][^,]*)*$",
+    as_field_masks: r"^[A-Za-z_.]+=(IPV4|IPV6|EMAIL|STRING|HASH)(,[A-Za-z_.]+=(IPV4|IPV6|EMAIL|STRING|HASH))*$",
 })
 _SECRETS = ("moesif_application_id", "hash_salt")
 

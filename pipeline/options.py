@@ -18,9 +18,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.pubsub import parse_subscription, parse_topic
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipeline.runners import PUBSUB_SOURCES
 from transforms.io.kinesis import KinesisConfigError, KinesisSettings, parse_initial_position
 from transforms.io.sink import redact_secret
-from transforms.io.sources import PUBSUB_SOURCES
 from transforms.stages.dead_letter_payload import PAYLOAD_POLICIES
 from transforms.stages.decode import DecodeSettings
 from transforms.stages.formats import FORMAT_CHOICES
@@ -89,7 +89,7 @@ class GatewayStreamOptions(PipelineOptions):
                             "one budget for every gzip layer inside a record")
         decode.add_argument("--max_json_depth", type=int, default=64,
                             help="JSON nesting deeper than this is a dead letter (max_depth_exceeded)")
-        decode.add_argument("--route_templates", type=_route_templates, default=(),
+        decode.add_argument("--route_templates", type=as_route_templates, default=(),
                             help="comma-separated path templates, matched before the route is inferred from the "
                             "path (e.g. /v1/users/{user}/cards/{card}); each event's route goes to metadata.route")
         decode.add_argument("--max_routes_per_prefix", type=int, default=100,
@@ -105,12 +105,12 @@ class GatewayStreamOptions(PipelineOptions):
                               help="header whose value is the user id (request, then response); empty to disable")
         identity.add_argument("--company_id_header", default=None,
                               help="header whose value is the company id (request, then response)")
-        identity.add_argument("--authorization_header_name", type=_name_list, default=("Authorization",),
+        identity.add_argument("--authorization_header_name", type=as_name_list, default=("Authorization",),
                               help="comma-separated request headers that may carry a JWT (Bearer optional); the "
                               "first one present is read")
         identity.add_argument("--authorization_user_id_field", default="sub",
                               help="JWT claim holding the user id (a dotted path reaches nested claims)")
-        identity.add_argument("--authorization_company_id_field", type=_name_list, default=("company_id", "org_id"),
+        identity.add_argument("--authorization_company_id_field", type=as_name_list, default=("company_id", "org_id"),
                               help="comma-separated JWT claims holding the company id, first present wins")
         identity.add_argument("--api_version_header", default="X-Api-Version",
                               help="request header holding the API version, when the format has none")
@@ -119,33 +119,33 @@ class GatewayStreamOptions(PipelineOptions):
 
         masking = parser.add_argument_group("masking (Authorization, Proxy-Authorization, Cookie, Set-Cookie, "
                                             "apikey, x-api-key are always masked); names are case-insensitive")
-        masking.add_argument("--request_header_masks", type=_name_list, default=(),
+        masking.add_argument("--request_header_masks", type=as_name_list, default=(),
                              help="comma-separated request header names whose values are masked")
-        masking.add_argument("--response_header_masks", type=_name_list, default=(),
+        masking.add_argument("--response_header_masks", type=as_name_list, default=(),
                              help="comma-separated response header names whose values are masked")
-        masking.add_argument("--request_query_masks", type=_name_list, default=(),
+        masking.add_argument("--request_query_masks", type=as_name_list, default=(),
                              help="comma-separated query parameters to mask, added to the defaults apikey, "
                              "api_key, access_token, token, key, password, secret, client_secret, signature; "
                              "every occurrence, in request.uri and in URLs inside metadata")
-        masking.add_argument("--request_body_masks", type=_name_list, default=(),
+        masking.add_argument("--request_body_masks", type=as_name_list, default=(),
                              help="comma-separated JSON field names (any depth) or dotted paths (from the body's "
                              "root, e.g. card.number) masked in request bodies")
-        masking.add_argument("--response_body_masks", type=_name_list, default=(),
+        masking.add_argument("--response_body_masks", type=as_name_list, default=(),
                              help="the same for response bodies")
-        masking.add_argument("--unmasked_headers", type=_name_list, default=(),
+        masking.add_argument("--unmasked_headers", type=as_name_list, default=(),
                              help="always-masked headers to let through unmasked (explicit opt-out)")
-        masking.add_argument("--field_masks", type=_field_masks, default=(),
+        masking.add_argument("--field_masks", type=as_field_masks, default=(),
                              help="typed masks as FIELD=TYPE,...: fields ip_address, user_id, company_id, "
                              "user_agent, metadata.KEY (WSO2 names userIp, userName, userId, userAgent, "
                              "applicationOwner work too); types IPV4 (3rd octet), IPV6 (segments 4-7), EMAIL "
                              "(local part), STRING (whole value), HASH (salted SHA-256, keeps values joinable)")
         masking.add_argument("--hash_salt", default=None,
                              help=f"secret salt for HASH masks; prefer ${HASH_SALT_ENV}. Never logged")
-        masking.add_argument("--disable_capture_request_body", type=_boolean, nargs="?", const=True, default=False,
+        masking.add_argument("--disable_capture_request_body", type=as_boolean, nargs="?", const=True, default=False,
                              help="drop request bodies")
-        masking.add_argument("--disable_capture_response_body", type=_boolean, nargs="?", const=True, default=False,
+        masking.add_argument("--disable_capture_response_body", type=as_boolean, nargs="?", const=True, default=False,
                              help="drop response bodies")
-        masking.add_argument("--send_headers", type=_boolean, nargs="?", const=True, default=True,
+        masking.add_argument("--send_headers", type=as_boolean, nargs="?", const=True, default=True,
                              help="false drops every header except content-type, content-length, user-agent and "
                              "accept")
         masking.add_argument("--request_max_body_size_limit", type=int, default=100_000,
@@ -215,12 +215,12 @@ class GatewayStreamOptions(PipelineOptions):
                             help="YAML or JSON file of option values, keyed by option name; the command line wins")
 
 
-def _name_list(text: str) -> tuple[str, ...]:
+def as_name_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def _route_templates(text: str) -> tuple[str, ...]:
-    templates = _name_list(text)
+def as_route_templates(text: str) -> tuple[str, ...]:
+    templates = as_name_list(text)
     for template in templates:
         try:
             parse_template(template)
@@ -229,7 +229,7 @@ def _route_templates(text: str) -> tuple[str, ...]:
     return templates
 
 
-def _boolean(text: str | bool) -> bool:
+def as_boolean(text: str | bool) -> bool:
     lowered = str(text).strip().lower()
     if lowered in ("true", "yes", "1", "on"):
         return True
@@ -238,9 +238,9 @@ def _boolean(text: str | bool) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _field_masks(text: str) -> tuple[tuple[str, str], ...]:
+def as_field_masks(text: str) -> tuple[tuple[str, str], ...]:
     pairs = []
-    for item in _name_list(text):
+    for item in as_name_list(text):
         name, equals, kind = item.partition("=")
         if not equals or not name.strip() or not kind.strip():
             raise argparse.ArgumentTypeError(f"expected FIELD=TYPE, got {item!r}")

@@ -38,7 +38,7 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.utils.subprocess_server import JavaJarServer
 from apache_beam.version import __version__ as BEAM_VERSION
 
-from transforms.io.sources import pubsub_source_for, runner_name
+from pipeline.runners import pubsub_source_for, runner_name
 
 PRISM_MODULE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.11.0"

@@ -9,18 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import runner_artifacts
-from pipeline.collector import Collector
-from pipeline.direct_prism import never_try_prism
-from pipeline.local_services import (
+from devtools.collector import Collector
+from devtools.local_services import (
     start_gcs_server,
     start_kinesalite,
     start_pubsub_emulator,
     start_s3_server,
     stop_services_on_sigterm,
 )
+from pipeline import runner_artifacts
+from pipeline.workarounds.no_prism import never_try_prism
 
-never_try_prism()  # the tests' DirectRunner pipelines run on Beam's Python runners, offline (pipeline/direct_prism.py)
+# The tests' DirectRunner pipelines run on Beam's Python runners, offline (pipeline/workarounds/no_prism.py).
+never_try_prism()
 
 ROOT = Path(__file__).resolve().parent.parent
 APPLICATION_ID = "test-application-id-0042"

@@ -9,7 +9,8 @@ SUBSCRIPTION = "pubsub:projects/local/subscriptions/s"
 
 
 class RecordingAcker:
-    """Records the calls the ledger makes; the real acker (pipeline/direct_pubsub.py) runs in the crash test."""
+    """Records the calls the ledger makes; the real acker (pipeline/workarounds/pubsub_read.py) runs in the crash
+    test."""
 
     def __init__(self, fail: bool = False):
         self.acknowledged: list[list[str]] = []

@@ -12,7 +12,7 @@ from apache_beam.testing import test_stream
 from apache_beam.transforms.window import TimestampedValue
 
 import schemas
-from pipeline.local_services import dead_letters_in, free_port
+from devtools.local_services import dead_letters_in, free_port
 from tests.conftest import run_cli
 from transforms.io.archive import ArchiveEvents, archive_schema, beyond_allowed_lateness, to_archive_row
 from transforms.model.event import format_epoch_ms

@@ -5,9 +5,10 @@ import orjson
 import urllib3
 
 from benchmarks.streaming_ceiling import _PerEventWork, smallest_event
-from pipeline.collector.report import build_report, percentile
+from devtools.collector.report import build_report, percentile
+from devtools.sample_traffic import kong_record
+from pipeline.config import build_config
 from pipeline.options import parse_options
-from pipeline.sample_traffic import kong_record
 from tests.test_event import valid_event
 from transforms.model.records import RawRecord
 
@@ -52,7 +53,7 @@ def test_the_chunked_streaming_ceiling_sends_what_the_pipeline_would(collector, 
     args, _ = parse_options([f"--input={tmp_path}", f"--output={tmp_path}", f"--dead_letter={tmp_path}"])
     record = kong_record("3.9", 7, random.Random(1))
     record["request"]["headers"]["authorization"] = "Bearer not-a-jwt-secret"
-    events = _PerEventWork(args)(RawRecord(orjson.dumps(record), "test#7"))
+    events = _PerEventWork(build_config(args, None))(RawRecord(orjson.dumps(record), "test#7"))
     status, _ = post(collector, b"[" + b",".join(event.json for event in events) + b"]")
     assert status == 201
     [stored] = collector.store.events()

@@ -130,7 +130,7 @@ sys.meta_path.insert(0, SourceOnly)
 DECODE_IDENTIFY_MASK_ALL_SAMPLES = """
 import sys, orjson
 from benchmarks.bench_mask import BODY_MASKS, HEADER_MASKS, QUERY_MASKS, events
-from pipeline.sample_traffic import sample_files
+from devtools.sample_traffic import sample_files
 from transforms.stages import masking
 from transforms.stages.decode import decode_record
 from transforms.stages.identity import IdentitySettings, identify

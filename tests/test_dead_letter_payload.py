@@ -6,7 +6,7 @@ from collections import Counter
 
 import orjson
 
-from pipeline.local_services import dead_letters_in
+from devtools.local_services import dead_letters_in
 from tests.conftest import run_cli
 from transforms.io.dead_letters import dead_letter
 from transforms.model.records import RawRecord

@@ -306,7 +306,7 @@ def test_esp_entry_without_status_is_a_dead_letter():
 
 
 def kong_record():
-    from pipeline.sample_traffic import kong_record as make
+    from devtools.sample_traffic import kong_record as make
     return make("3.9", 3, random.Random(5))
 
 
@@ -332,7 +332,7 @@ def test_kong_record_as_json_text_in_text_payload():
 
 
 def test_wso2_metrics_line_in_text_payload():
-    from pipeline.sample_traffic import wso2_event, wso2_metrics_log_line
+    from devtools.sample_traffic import wso2_event, wso2_metrics_log_line
     line = wso2_metrics_log_line(wso2_event(1, random.Random(3)), 1)
     assert only_event(gke_entry(textPayload=line.decode())) == only_event(line)
 

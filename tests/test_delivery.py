@@ -8,8 +8,8 @@ import time
 import apache_beam as beam
 import orjson
 
-from pipeline.local_services import dead_letters_in, wait_for
-from pipeline.sample_traffic import GENERATIONS, kong_record
+from devtools.local_services import dead_letters_in, wait_for
+from devtools.sample_traffic import GENERATIONS, kong_record
 from tests.conftest import run_cli
 from tests.test_transforms import BeamTestPipeline, decoded_events
 from transforms.io.dead_letters import DEAD_LETTER_TAG, WriteDeadLetters, read_dead_letter_file
@@ -49,7 +49,7 @@ def test_sinks_of_one_process_share_kept_alive_connections(collector):
 
 
 def test_a_stopped_collector_ends_its_kept_alive_connections(tmp_path):
-    from pipeline.collector import Collector
+    from devtools.collector import Collector
 
     with Collector(str(tmp_path / "first.db")) as first:
         assert open_sink(first).send(batch_body(), 3).ok

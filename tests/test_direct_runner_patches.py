@@ -1,4 +1,4 @@
-"""The patches that make Beam 2.77's local DirectRunner fit our pipeline (pipeline/direct_*.py), each checked
+"""The patches that make Beam 2.77's local DirectRunner fit our pipeline (pipeline/workarounds/), each checked
 on the runner's own objects; the end-to-end effects are in the Kinesis and Pub/Sub integration tests."""
 import threading
 import time
@@ -11,24 +11,24 @@ from apache_beam.runners.direct.transform_evaluator import _ParDoEvaluator, _Pub
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
-from pipeline import direct_pubsub
-from pipeline.direct_bundles import (
+from devtools.local_services import wait_for
+from pipeline.workarounds import pubsub_read
+from pipeline.workarounds.bundles import (
     commit_only_nonempty_bundles,
     earliest_timestamp_micros,
     refresh_watermarks_from_bundle_minimums,
     stack_by_timestamp_micros,
 )
-from pipeline.direct_prism import PrismNotTried, never_try_prism
-from pipeline.direct_pubsub import (
+from pipeline.workarounds.dofn_specs import cache_dofn_specs
+from pipeline.workarounds.no_prism import PrismNotTried, never_try_prism
+from pipeline.workarounds.pubsub_read import (
     DELIVERY_LAG_SECS,
     _ShortPullClient,
     _SubscriptionAcker,
     use_short_pulls,
     watermark_after_pull,
 )
-from pipeline.direct_specs import cache_dofn_specs
-from pipeline.local_services import wait_for
-from transforms.io.acks import process_ledger
+from transforms.io.acks import AckLedger
 
 
 def test_a_bundle_commits_only_its_outputs_that_hold_elements():
@@ -80,7 +80,7 @@ def test_the_pubsub_read_watermark_stays_behind_messages_a_pull_may_not_have_han
         def pull(self, subscription, max_messages, timeout):
             return PullResponse()
 
-    client = _ShortPullClient(NothingWaiting())
+    client = _ShortPullClient(NothingWaiting(), AckLedger())
     evaluator = object.__new__(_PubSubReadEvaluator)
     evaluator._sub_name = "projects/local/subscriptions/idle"
     evaluator._get_subscriber_client = lambda transform: client
@@ -134,18 +134,19 @@ def test_the_pubsub_read_pulls_one_bundle_ahead_and_no_more():
             pass
 
     backlog = Backlog()
-    client = _ShortPullClient(backlog)
-    held_before = len(process_ledger())
+    ledger = AckLedger()
+    client = _ShortPullClient(backlog, ledger)
+    held_before = len(ledger)
     first = client.pull("projects/local/subscriptions/ahead", 10, 30)
     assert [item.message.message_id for item in first.received_messages] == ["prefetch-10", "prefetch-11",
                                                                              "prefetch-12"]
-    wait_for(lambda: len(process_ledger()) - held_before == 6, 10, "the second bundle, pulled ahead and held",
+    wait_for(lambda: len(ledger) - held_before == 6, 10, "the second bundle, pulled ahead and held",
              interval=0.01)
     time.sleep(0.2)  # time enough for a third pull, which must not happen while the second bundle waits
     assert backlog.pulls == 2
     second = client.pull("projects/local/subscriptions/ahead", 10, 30)
     assert [item.message.message_id for item in second.received_messages][0] == "prefetch-20"
-    wait_for(lambda: len(process_ledger()) - held_before == 9, 10, "the third bundle, pulled ahead and held",
+    wait_for(lambda: len(ledger) - held_before == 9, 10, "the third bundle, pulled ahead and held",
              interval=0.01)
     assert backlog.pulls == 3
 
@@ -173,7 +174,7 @@ def test_a_bounded_direct_runner_pipeline_runs_on_the_python_runner_without_fetc
 
 
 def test_pubsub_acknowledgements_leave_the_runner_thread_and_the_waiting_ones_go_out_together(monkeypatch, caplog):
-    monkeypatch.setattr(direct_pubsub, "MAX_ACK_IDS_PER_CALL", 3)
+    monkeypatch.setattr(pubsub_read, "MAX_ACK_IDS_PER_CALL", 3)
     first_call_may_return = threading.Event()
     calls: list[list[str]] = []
 
@@ -281,7 +282,7 @@ def test_the_pubsub_read_times_each_message_by_its_publish_time_in_whole_micros(
         def modify_ack_deadline(self, **_):
             pass
 
-    client = _ShortPullClient(OneMessage())
+    client = _ShortPullClient(OneMessage(), AckLedger())
     evaluator = object.__new__(_PubSubReadEvaluator)
     evaluator._sub_name = "projects/local/subscriptions/timed"
     evaluator._get_subscriber_client = lambda transform: client

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.local_services import (
+from devtools.local_services import (
     count_items,
     dead_letters_in,
     local_gcs_client,
@@ -19,7 +19,7 @@ from pipeline.local_services import (
     local_s3_client,
     local_s3_options,
 )
-from pipeline.localrun import sample_records
+from devtools.localrun import sample_records
 from tests.conftest import ROOT, run_cli
 from transforms.io.dead_letters import read_dead_letter_file
 

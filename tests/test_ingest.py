@@ -17,8 +17,7 @@ import orjson
 import pytest
 import requests
 
-from pipeline.ingest.bodies import BodyRejected, firehose_messages, inflate, split_array
-from pipeline.local_services import (
+from devtools.local_services import (
     INGEST_CREDENTIALS,
     Service,
     create_stream,
@@ -31,7 +30,8 @@ from pipeline.local_services import (
     start_pipeline,
     wait_for,
 )
-from pipeline.sample_traffic import aws_access_log, kong_record
+from devtools.sample_traffic import aws_access_log, kong_record
+from pipeline.ingest.bodies import BodyRejected, firehose_messages, inflate, split_array
 from tests.conftest import APPLICATION_ID, ROOT
 from transforms.model.records import RawRecord
 from transforms.stages.decode import decode_record

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 import pytest
 
-from pipeline.local_services import (
+from devtools.local_services import (
     LOCAL_AWS_ENVIRONMENT,
     create_stream,
     dead_letters_in,
@@ -24,7 +24,7 @@ from pipeline.local_services import (
     start_pipeline,
     wait_for,
 )
-from pipeline.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
+from devtools.sample_traffic import aws_access_log, cloudwatch_envelope, kong_record
 from tests.conftest import APPLICATION_ID, run_cli
 from tests.test_kinesis_unit import aggregate
 from transforms.io.kinesis import CHECKPOINT_WRITE_SECS, MAX_RECORDS_PER_CALL, read_checkpoints

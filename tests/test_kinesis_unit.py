@@ -10,7 +10,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from aws_kinesis_agg.aggregator import RecordAggregator
 
-from pipeline.local_services import local_s3_client, local_s3_options
+from devtools.local_services import local_s3_client, local_s3_options
 from transforms.io.kinesis import (
     DiscoverShardsFn,
     KinesisConfigError,

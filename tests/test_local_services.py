@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 _RUN = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from pipeline.local_services import Service, stop_services_on_sigterm
+    from devtools.local_services import Service, stop_services_on_sigterm
     if sys.argv[2] == "handled":
         stop_services_on_sigterm()
     service = Service("sleeper", ["sleep", "300"], Path(sys.argv[1]) / "sleeper.log")

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.local_services import dead_letters_in, free_port
+from devtools.local_services import dead_letters_in, free_port
 from tests.conftest import run_cli
 from tests.test_decode import KONG_39
 from transforms.model.records import RawRecord

@@ -11,11 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from devtools.local_services import count_items, dead_letters_in
+from devtools.localrun import sample_records
 from pipeline import graph
-from pipeline.local_services import count_items, dead_letters_in
-from pipeline.localrun import sample_records
+from pipeline.config import build_config
 from pipeline.options import mask_settings, parse_options
-from pipeline.portable import sdk_worker_command
+from pipeline.workarounds.process_environment import sdk_worker_command
 from tests.conftest import ROOT, run_cli
 
 
@@ -49,7 +50,7 @@ def build_pipeline(*extra: str) -> beam.Pipeline:
     args, _ = parse_options(["--input=samples/*.jsonl", "--dead_letter=/tmp/dl", "--api_endpoint=http://127.0.0.1:1",
                              "--moesif_application_id=app", "--archive=/tmp/lake", *extra])
     pipeline = beam.Pipeline(options=PipelineOptions(["--runner=PortableRunner"]))
-    graph.build(pipeline, args)
+    graph.build(pipeline, build_config(args, "PortableRunner"))
     return pipeline
 
 
@@ -65,7 +66,7 @@ def test_the_kinesis_source_is_a_splittable_dofn_in_the_portable_proto():
     args, _ = parse_options(["--kinesis_stream=api-logs", "--aws_region=eu-west-1", "--dead_letter=/tmp/dl",
                              "--output=/tmp/out"])
     pipeline = beam.Pipeline(options=PipelineOptions(["--runner=PortableRunner", "--streaming"]))
-    graph.build(pipeline, args)
+    graph.build(pipeline, build_config(args, "PortableRunner"))
     proto = pipeline.to_runner_api()  # pickles the reader, its restriction provider and watermark estimator
     from apache_beam.portability.api import beam_runner_api_pb2
 
@@ -87,7 +88,8 @@ def test_settings_and_sinks_pickle():
     settings.request_body.apply({"password": "x"})  # warm the cached name sets before pickling
     restored = pickle.loads(pickle.dumps(settings))
     assert restored.request_body.apply({"Password": "x"}) == {"Password": "*****"}
-    assert pickle.loads(pickle.dumps(graph.deliver(args))).label == graph.deliver(args).label
+    delivery = build_config(args, None).delivery
+    assert pickle.loads(pickle.dumps(graph.deliver(delivery))).label == graph.deliver(delivery).label
 
 
 def test_no_mutable_state_in_module_globals():
@@ -128,3 +130,7 @@ def test_the_package_workers_install_ships_every_module_and_schema(tmp_path):
     assert expected - shipped == set()
     assert "schemas/api_event.avsc" in shipped and "transforms/stages/formats/alf.py" in shipped
     assert "transforms/stages/formats/common.pxd" in shipped
+    # Developer tools (local services, the collector, sample traffic, localrun) are not what workers run.
+    assert sorted(name for name in shipped if name.startswith(("devtools/", "tests/", "benchmarks/"))) == []
+    assert {name.split("/")[0] for name in shipped if not name.startswith("gatewaystream-")} == {
+        "pipeline", "transforms", "schemas"}

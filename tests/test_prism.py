@@ -10,10 +10,10 @@ import time
 import orjson
 import pytest
 
+from devtools.collector import Collector
+from devtools.local_services import dead_letters_in, wait_for
+from devtools.sample_traffic import kong_record
 from pipeline import runner_artifacts
-from pipeline.collector import Collector
-from pipeline.local_services import dead_letters_in, wait_for
-from pipeline.sample_traffic import kong_record
 from tests.conftest import run_cli
 from tests.test_kinesis import new_stream, put_records, start_reader
 

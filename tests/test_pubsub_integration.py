@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.local_services import (
+from devtools.local_services import (
     create_topic_and_subscription,
     dead_letters_in,
     publish,
@@ -16,7 +16,7 @@ from pipeline.local_services import (
     start_pipeline,
     wait_for,
 )
-from pipeline.sample_traffic import kong_record
+from devtools.sample_traffic import kong_record
 from tests.conftest import APPLICATION_ID, ROOT, run_cli
 from tests.test_decode import KONG_05, KONG_28, KONG_39
 from transforms.model.event import transaction_id_for
@@ -216,7 +216,7 @@ def test_stalled_collector_holds_memory_bounded_and_everything_arrives_after(pub
 
 def test_a_partial_batch_is_sent_on_time_when_traffic_stops(pubsub_emulator, collector, tmp_path):
     """SPEC §6's time bound on the DirectRunner: 3 events (batch_size 200) and then silence arrive as one batch
-    within max_batch_delay_secs plus one short pull (pipeline/direct_pubsub.py) plus margin: 8 s, where Beam's
+    within max_batch_delay_secs plus one short pull (pipeline/workarounds/pubsub_read.py) plus margin: 8 s, where Beam's
     stock 30 s pull held such a batch for ~29 s."""
     import time as clock
 

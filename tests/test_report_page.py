@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.collector.server import Collector
-from pipeline.local_services import dead_letters_in
+from devtools.collector.server import Collector
+from devtools.local_services import dead_letters_in
 from tests.conftest import ROOT, run_cli
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -75,7 +75,7 @@ def test_the_page_shows_routes_counts_and_dead_letters_in_chromium(tmp_path):
 def test_report_html_writes_the_same_page(tmp_path, collector):
     page = tmp_path / "report.html"
     written = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "-m", "pipeline.collector", "report", "--db",
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "devtools.collector", "report", "--db",
          collector.store.path, "--html", str(page)], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert written.returncode == 0, written.stderr
     text = page.read_text()

@@ -169,7 +169,7 @@ def test_sink_posts_batches_to_the_collector(collector):
 
 
 def test_rejected_batch_becomes_one_dead_letter_per_event(tmp_path):
-    from pipeline.collector import Collector
+    from devtools.collector import Collector
 
     with Collector(str(tmp_path / "c.db"), application_id="the-right-id") as strict:
         with BeamTestPipeline() as p:
@@ -187,7 +187,7 @@ def test_rejected_batch_becomes_one_dead_letter_per_event(tmp_path):
 
 
 def test_connection_refused_is_a_dead_letter_not_a_crash(tmp_path):
-    from pipeline.local_services import free_port
+    from devtools.local_services import free_port
 
     dead_endpoint = f"http://127.0.0.1:{free_port()}"
     with BeamTestPipeline() as p:
@@ -257,16 +257,16 @@ def test_an_event_larger_than_batch_max_bytes_is_a_dead_letter(tmp_path):
 def test_the_decode_step_sets_the_garbage_collector_for_throughput_once_per_process():
     import gc
 
-    from transforms.stages.decode import _DecodeFn
+    from transforms.stages.decode import DecodeRecord
     from transforms.stages.worker_gc import GEN0_THRESHOLD
 
     gc.set_threshold(700, 10, 10)  # CPython's default, as a fresh worker has it
-    _DecodeFn(DecodeSettings()).setup()
+    DecodeRecord(DecodeSettings()).setup()
     assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)
     frozen = gc.get_freeze_count()
     assert frozen > 0
     made_since = [[] for _ in range(1000)]  # containers a second freeze would add to the frozen count
-    _DecodeFn(DecodeSettings()).setup()  # another instance of the step in the same worker
+    DecodeRecord(DecodeSettings()).setup()  # another instance of the step in the same worker
     # Not equal: frozen objects that other threads free meanwhile leave the count (CI saw it fall by 3).
     assert gc.get_freeze_count() <= frozen
     assert len(made_since) == 1000

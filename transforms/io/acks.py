@@ -1,18 +1,27 @@
-"""Acknowledging a held source record only once every event decoded from it is accounted for.
+"""Acknowledging a held source record only once every item decoded from it has left the pipeline.
 
-A source that can hold a record until it is safe to let go of it (the local Pub/Sub read, see
-``pipeline/direct_pubsub.py``; the local Kinesis checkpoints, see ``transforms/io/kinesis.py``) registers the record
-here with ``hold``. The decode stage then says how many items the record became (``expect``: its events plus its
-decode dead letters), and the delivery end of the pipeline reports each item as it is accounted for (``finish``):
-an event when its batch was delivered, a dead letter when it was written. When every item of a record is
-finished, its ack id is acknowledged. A crash before that leaves the record unacknowledged, so Pub/Sub delivers
-it again: at-least-once, and the collector deduplicates by ``transaction_id``, which a re-read record keeps (SPEC
-§2). A Kinesis reader's acknowledgement lets its checkpoint move past the record instead.
+On Beam's local DirectRunner every step runs in one process, and the read hands records on before they are safe
+to let go of. So the local readers hold them: the Pub/Sub read (``pipeline/workarounds/pubsub_read.py``) keeps
+each message unacknowledged, its lease renewed, and the Kinesis reader (``transforms/io/kinesis.py``) keeps its
+checkpoint behind them. ``pipeline/graph.py`` makes one ``Acknowledgements`` for the source and hands it to the
+steps that account for a record's items: the decode step says how many items each record became (``expect``: its
+events plus its decode dead letters), the delivery step which events it delivered and the dead-letter writer
+which dead letters it wrote (``finish``). Once all items of a record are finished, the record is acknowledged. A
+crash before that leaves it unacknowledged, so Pub/Sub delivers it again: at-least-once, and the collector
+deduplicates by ``transaction_id``, which a re-read record keeps (SPEC §2). A Kinesis reader's acknowledgement
+lets its checkpoint move past the record instead.
 
-The ledger is per process on purpose. Beam 2.77's DirectRunner runs the read and every later step in one
-process, which is the only case that needs it: Dataflow's native Pub/Sub source acknowledges only after its own
-durable commit, and Beam's cross-language PubsubIO acknowledges on checkpoint finalization. There nothing is
-ever held, and ``expect``/``finish`` return at once.
+Why the steps report directly rather than as outputs to a last step of the graph: the DirectRunner hands a
+step's outputs on only when its bundle ends, and one delivery bundle holds every batch of a reader's call. Made
+an output, a delivery reached the acknowledging step only after the last batch of its bundle: a Kinesis
+checkpoint could then move only after all 10 000 events of a read were delivered, not as each batch was
+(``tests/test_kinesis.py``, issue 26). Reported directly, it moves after each batch.
+
+The reader and the reporting steps meet in the source's ``AckLedger``, which each finds by the source's name
+(``held_records``): Beam hands every bundle fresh copies of the DoFns, so nothing else would reach them all.
+Only the local runner needs any of this, and ``pipeline/config.py`` sets it up only there: Dataflow's native
+Pub/Sub source acknowledges after its own durable commit, and Beam's cross-language PubsubIO and a Kinesis reader
+on a distributed runner acknowledge on checkpoint finalization.
 """
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 _log = logging.getLogger(__name__)
@@ -177,6 +187,25 @@ def _ack_ids_by_acker(held: list[_Held]) -> list[tuple[Acker, list[str]]]:
 
 
 @functools.cache
-def process_ledger() -> AckLedger:
-    """This process's ledger (see the module docstring for why there is one per process)."""
+def held_records(source_name: str) -> AckLedger:
+    """The ledger of the source ``source_name`` (``pubsub:<subscription or topic>``, ``kinesis:<stream>``) in this
+    process: its reader holds records in it, the steps given its ``Acknowledgements`` account for them."""
     return AckLedger()
+
+
+@dataclass(frozen=True)
+class Acknowledgements:
+    """What the steps that account for a source's records report to (see the module docstring): the source's
+    ledger in this process, found by ``source_name`` wherever a step runs."""
+
+    source_name: str
+
+    def expect(self, items: Iterable[tuple[str, int]]) -> None:
+        """Each ``(record source, items)``: the record became that many events and decode dead letters."""
+        ledger = held_records(self.source_name)
+        for source, count in items:
+            ledger.expect(source, count)
+
+    def finish(self, sources: Iterable[str]) -> None:
+        """Each of ``sources`` is one item that was delivered or written as a dead letter."""
+        held_records(self.source_name).finish(sources)

@@ -15,9 +15,9 @@ path template, ``transforms/stages/routes.py``) as a column of its own, to group
 
 Windows close on the watermark. Late events within ``allowed_lateness_secs`` are written as extra ``late``
 panes of their window. Beam's GroupByKey drops, without a count, an event whose window ended more than the
-allowed lateness before the watermark. Our sources' watermarks never pass an unread record's arrival time
-(see ``pipeline/direct_pubsub.py`` and ``transforms/io/kinesis.py``), so an event whose window plus lateness ended
-by its own arrival time could be dropped: such an event is routed around the windows and written to a ``late``
+allowed lateness before the watermark. Our sources' watermarks never pass an unread record's arrival time (see
+``pipeline/workarounds/pubsub_read.py`` and ``transforms/io/kinesis.py``), so an event whose window plus lateness
+ended by its own arrival time could be dropped: such an event is routed around the windows and written to a ``late``
 file of its own hour (``beyond_allowed_lateness``), so that nothing is dropped silently. The test is on the
 window's end, not on the event's age: an event from a window's last second that arrives two seconds later is
 already behind a watermark that passed the window. A failed write dead-letters each of its events with stage

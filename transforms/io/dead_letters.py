@@ -18,7 +18,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 import schemas
-from transforms.io.acks import process_ledger
+from transforms.io.acks import Acknowledgements
+from transforms.io.filesystems import ensure_directory
 from transforms.stages.grouping import BatchByKey
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -78,12 +79,6 @@ def accounted_sources(records: list[dict[str, Any]]) -> list[str]:
     return [record["source"] for record in records if record["stage"] != "archive"]
 
 
-def ensure_directory(path: str) -> None:
-    """Creates a local directory if needed; object stores (gs://, s3://) have no directories to make."""
-    if not FileSystems.exists(path):
-        FileSystems.mkdirs(path)
-
-
 def read_dead_letter_file(path: str) -> list[dict[str, Any]]:
     """All records of one dead-letter Avro file (any Beam filesystem)."""
     with FileSystems.open(path) as handle:
@@ -98,8 +93,9 @@ class _WriteAvroBatch(beam.DoFn):
     at-least-once, like delivery.
     """
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, acknowledgements: Acknowledgements | None = None):
         self._directory = directory
+        self._acknowledgements = acknowledgements
         self._written = Metrics.counter("gatewaystream", "dead_letters_written")
 
     def process(self, keyed_batch):
@@ -113,7 +109,8 @@ class _WriteAvroBatch(beam.DoFn):
             handle.write(buffer.getvalue())
         FileSystems.rename([temporary], [final])
         self._written.inc(len(records))
-        process_ledger().finish(accounted_sources(records))
+        if self._acknowledgements is not None:
+            self._acknowledgements.finish(accounted_sources(records))
         _log.info("wrote %d dead letters to %s", len(records), final)
         yield final
 
@@ -134,8 +131,9 @@ class _PublishBatch(beam.DoFn):
     """Publishes each dead letter as one Pub/Sub message: the payload as its data (so subscribing to the
     topic with ``--subscription`` replays it like any record) and the other fields as attributes."""
 
-    def __init__(self, topic: str):
+    def __init__(self, topic: str, acknowledgements: Acknowledgements | None = None):
         self._topic = topic
+        self._acknowledgements = acknowledgements
         self._written = Metrics.counter("gatewaystream", "dead_letters_written")
 
     def setup(self):
@@ -150,7 +148,8 @@ class _PublishBatch(beam.DoFn):
         for future in futures:
             future.result(timeout=120)  # raises: the bundle is retried rather than a dead letter lost
         self._written.inc(len(futures))
-        process_ledger().finish(accounted_sources(records))
+        if self._acknowledgements is not None:
+            self._acknowledgements.finish(accounted_sources(records))
         _log.info("published %d dead letters to %s", len(futures), self._topic)
         yield self._topic
 
@@ -165,11 +164,15 @@ class WriteDeadLetters(beam.PTransform):
     ``gs://`` or ``s3://``), or messages on a Pub/Sub topic when ``target`` is ``pubsub:projects/P/topics/T``.
 
     Batched with GroupIntoBatches (1000 records or 2 s) so that a stream of failures makes a few
-    files, not one per record; works in batch and streaming alike.
+    files, not one per record; works in batch and streaming alike. With ``acknowledgements`` (the local runner's
+    held source, ``transforms/io/acks.py``), each written batch reports the items it finished
+    (``accounted_sources``).
     """
 
-    def __init__(self, target: str, max_delay_secs: float = 2.0, bounded: bool = False):
+    def __init__(self, target: str, max_delay_secs: float = 2.0, bounded: bool = False,
+                 acknowledgements: Acknowledgements | None = None):
         super().__init__()
+        self._acknowledgements = acknowledgements
         self._target = target
         self._max_delay_secs = max_delay_secs
         self._bounded = bounded
@@ -178,8 +181,8 @@ class WriteDeadLetters(beam.PTransform):
         to_pubsub = self._target.startswith(PUBSUB_PREFIX)
         if not to_pubsub:
             ensure_directory(self._target)
-        write = (_PublishBatch(self._target.removeprefix(PUBSUB_PREFIX)) if to_pubsub
-                 else _WriteAvroBatch(self._target))
+        write = (_PublishBatch(self._target.removeprefix(PUBSUB_PREFIX), self._acknowledgements) if to_pubsub
+                 else _WriteAvroBatch(self._target, self._acknowledgements))
         return (
             dead_letters
             | "CountByReason" >> beam.Map(_count_dead_letter)

@@ -18,8 +18,8 @@ The graph: ``Impulse → DiscoverShards → Reshuffle → ReadShards (splittable
   Flink) is always a position whose records were emitted. With ``checkpoint_dir`` set, each reader also
   writes its cursors to ``<dir>/<stream>/<reader>.json`` (any Beam filesystem) at most once a second, and a
   new pipeline starts from those files instead of the initial position: that is how a local run resumes. On
-  the local DirectRunner (``checkpoint_delivered``) a file only moves past records whose events were all
-  delivered or dead-lettered (``_DeliveredPositions``), so a killed local run loses nothing it had buffered.
+  the local DirectRunner (``held_in``) a file only moves past records whose events were all delivered or
+  dead-lettered (``_DeliveredPositions``), so a killed local run loses nothing it had buffered.
 - **Throttling.** ``ProvisionedThroughputExceededException`` (and other transient errors) back a shard off
   exponentially with full jitter, up to 10 s; the read goes on with the other shards.
 - **Watermark**: the oldest of the reader's shards' positions, each the ``ApproximateArrivalTimestamp`` of
@@ -53,7 +53,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from transforms.io.acks import AckLedger, process_ledger
+from transforms.io.acks import AckLedger, held_records
 from transforms.io.kpl import KplFormatError, user_records
 from transforms.model.records import RawRecord
 
@@ -93,9 +93,10 @@ class KinesisSettings:
     endpoint_url: str | None = None
     initial_position: str = "LATEST"
     checkpoint_dir: str | None = None
-    # Save only positions whose records were delivered or dead-lettered (the local DirectRunner, where the
-    # process's AckLedger hears of every delivery); elsewhere the runner's own checkpoints carry that guarantee.
-    checkpoint_delivered: bool = False
+    # On the local DirectRunner: the name of the AckLedger (transforms/io/acks.py) the readers hold their records
+    # in, so that a checkpoint saves only positions whose records were delivered or dead-lettered. None elsewhere:
+    # the runner's own checkpoints carry that guarantee.
+    held_in: str | None = None
 
     @cached_property  # read for every record's source: parsed once (frozen dataclasses allow it)
     def stream_name(self) -> str:
@@ -416,7 +417,7 @@ class ReadShardsFn(beam.DoFn):
         self._pacing = _ShardPacing()
         self._last_checkpoint_write: dict[str, float] = {}
         self._checkpoint_lock = threading.Lock()  # the reader's thread and the delivering one both write
-        self._delivered: dict[str, _DeliveredPositions] = {}  # per reader, with checkpoint_delivered
+        self._delivered: dict[str, _DeliveredPositions] = {}  # per reader, with held_in
         self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a split took the cursor away
         self._positions: dict[str, Timestamp] = {}  # shard → arrival time up to which it was read
 
@@ -554,7 +555,7 @@ class ReadShardsFn(beam.DoFn):
               emitted: list[beam.window.TimestampedValue], force: bool = False) -> None:
         if not self._settings.checkpoint_dir:
             return
-        if not self._settings.checkpoint_delivered:
+        if self._settings.held_in is None:
             self._write_checkpoint(reader, lambda: cursors, force)
             return
         delivered = self._delivered.get(reader.name)
@@ -562,6 +563,7 @@ class ReadShardsFn(beam.DoFn):
             # Deliveries move the position (on the delivering thread): the local runner may not call the reader
             # again until the events it handed on are delivered, so waiting for its next call saved nothing.
             delivered = self._delivered[reader.name] = _DeliveredPositions(
+                held_records(self._settings.held_in),
                 on_ready=lambda reader=reader: self._write_checkpoint(reader, self._delivered[reader.name].ready))
         delivered.read(before, cursors, [record.value.source for record in emitted])
         self._write_checkpoint(reader, delivered.ready, force)
@@ -594,11 +596,11 @@ def _record_of(source: str) -> tuple[str, str, str]:
 
 class _DeliveredPositions:
     """One reader's positions, each saved only once every record read up to it was delivered or written as a
-    dead letter: the records are held in the process's AckLedger (``transforms/io/acks.py``), which acknowledges
-    them here. So a local run killed with events still buffered reads them again when it restarts."""
+    dead letter: the records are held in an AckLedger (``transforms/io/acks.py``), which acknowledges them
+    here. So a local run killed with events still buffered reads them again when it restarts."""
 
-    def __init__(self, ledger: AckLedger | None = None, on_ready: Callable[[], None] | None = None) -> None:
-        self._ledger = ledger if ledger is not None else process_ledger()
+    def __init__(self, ledger: AckLedger, on_ready: Callable[[], None] | None = None) -> None:
+        self._ledger = ledger
         self._on_ready = on_ready  # called, outside the lock, when acknowledgements moved the position
         self._lock = threading.Lock()
         self._reads: deque[list[Any]] = deque()  # [serial, cursors after the read, records not yet accounted for]

@@ -35,8 +35,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.io.acks import process_ledger
-from transforms.io.dead_letters import DEAD_LETTER_TAG, dead_letter, ensure_directory
+from transforms.io.acks import Acknowledgements
+from transforms.io.dead_letters import DEAD_LETTER_TAG, dead_letter
+from transforms.io.filesystems import ensure_directory
 from transforms.model.records import SerializedEvent
 
 _log = logging.getLogger(__name__)
@@ -263,9 +264,10 @@ class _DeliverFn(beam.DoFn):
     With every sender busy, ``process`` waits for the oldest batch, so a slow or failing collector still
     holds the runner (backpressure) and nothing queues up in memory beyond those batches."""
 
-    def __init__(self, sink: BatchSink, batches_in_flight: int = 1):
+    def __init__(self, sink: BatchSink, batches_in_flight: int = 1, acknowledgements: Acknowledgements | None = None):
         self._sink = sink
         self._batches_in_flight = max(1, batches_in_flight)
+        self._acknowledgements = acknowledgements
         self._batches = Metrics.counter("gatewaystream", "batches_sent")
         self._events = Metrics.counter("gatewaystream", "events_sent")
         self._bytes = Metrics.counter("gatewaystream", "bytes_sent")
@@ -276,7 +278,6 @@ class _DeliverFn(beam.DoFn):
         self._latency = Metrics.distribution("gatewaystream", "batch_latency_ms")
 
     def setup(self):
-        self._ledger = process_ledger()
         self._sink.open()
         self._senders = ThreadPoolExecutor(self._batches_in_flight, thread_name_prefix="gatewaystream-send")
         # DEBUG: the DirectRunner sets a DoFn up for every bundle, which made this a line per bundle locally.
@@ -317,7 +318,8 @@ class _DeliverFn(beam.DoFn):
                 self._events.inc(len(items))
                 self._bytes.inc(body_bytes)
                 self._batch_size.update(len(items))
-                self._ledger.finish(item.source for item in items)
+                if self._acknowledgements is not None:
+                    self._acknowledgements.finish(item.source for item in items)
             elif result.http_status == 413 and len(items) > 1:
                 self._splits.inc()  # its halves follow in this list
             else:
@@ -336,15 +338,17 @@ class _DeliverFn(beam.DoFn):
 
 class DeliverBatches(beam.PTransform):
     """``(key, [SerializedEvent])`` batches → the sink, up to ``batches_in_flight`` at once; returns the dead
-    letters of failed batches."""
+    letters of failed batches. With ``acknowledgements`` (the local runner's held source,
+    ``transforms/io/acks.py``), each delivered batch's events are reported finished as it is delivered."""
 
-    def __init__(self, sink: BatchSink, batches_in_flight: int = 1):
+    def __init__(self, sink: BatchSink, batches_in_flight: int = 1, acknowledgements: Acknowledgements | None = None):
         super().__init__()
         self._sink = sink
         self._batches_in_flight = batches_in_flight
+        self._acknowledgements = acknowledgements
 
     def expand(self, batches):
-        deliver = _DeliverFn(self._sink, self._batches_in_flight)
+        deliver = _DeliverFn(self._sink, self._batches_in_flight, self._acknowledgements)
         return batches | beam.ParDo(deliver).with_outputs(DEAD_LETTER_TAG, main="delivered")
 
 
@@ -353,13 +357,13 @@ class WriteToAnalyticsApi(DeliverBatches):
 
     def __init__(self, api_endpoint: str, application_id: str, connect_timeout_ms: int = 1000,
                  send_timeout_ms: int = 2000, retry: RetryPolicy = RetryPolicy(), batches_in_flight: int = 1,
-                 other_secrets: Sequence[str] = ()):
+                 other_secrets: Sequence[str] = (), acknowledgements: Acknowledgements | None = None):
         super().__init__(AnalyticsApiSink(api_endpoint, application_id, connect_timeout_ms, send_timeout_ms, retry,
-                                          other_secrets), batches_in_flight)
+                                          other_secrets), batches_in_flight, acknowledgements)
 
 
 class WriteBatchFiles(DeliverBatches):
     """Writes each batch as one JSON array file into ``directory`` (any Beam filesystem)."""
 
-    def __init__(self, directory: str, batches_in_flight: int = 1):
-        super().__init__(DirectorySink(directory), batches_in_flight)
+    def __init__(self, directory: str, batches_in_flight: int = 1, acknowledgements: Acknowledgements | None = None):
+        super().__init__(DirectorySink(directory), batches_in_flight, acknowledgements)

@@ -123,47 +123,26 @@ class ReadFileRecords(beam.PTransform):
         )
 
 
+def pubsub_source_name(origin: str) -> str:
+    """The name of a Pub/Sub read of ``origin`` (a subscription or topic path): its records' sources start with it,
+    and its held records are acknowledged under it (``transforms/io/acks.py``)."""
+    return f"pubsub:{origin}"
+
+
 def pubsub_record(message: PubsubMessage, origin: str) -> RawRecord:
     attributes = message.attributes or {}
-    return RawRecord(message.data or b"", f"pubsub:{origin}#id={message.message_id}", attributes.get("format"))
-
-
-# Beam's Python ReadFromPubSub runs on the DirectRunner (in Python) and on Dataflow (replaced by the
-# service's native source). Every other runner (Flink, Spark, Prism, a portable job server) needs the
-# cross-language transform, whose Java expansion service Beam fetches from Maven at pipeline construction.
-NATIVE_PUBSUB_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner", "DataflowRunner",
-                         "TestDataflowRunner", "TestDirectRunner")
-PUBSUB_SOURCES = ("auto", "native", "cross_language")
-
-
-# The local runners: one process runs every step (pipeline/direct_*.py patch them; transforms/io/acks.py relies on it).
-LOCAL_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
-
-
-def runner_name(runner: str | None) -> str:
-    """The runner's class name from a ``--runner`` value (a name or a dotted path; None is the DirectRunner)."""
-    return (runner or "DirectRunner").rsplit(".", 1)[-1]
-
-
-def is_local_runner(runner: str | None) -> bool:
-    """Whether the ``--runner`` value (None is the DirectRunner) runs every step in this one process."""
-    return runner_name(runner) in LOCAL_RUNNERS
-
-
-def pubsub_source_for(runner: str | None, choice: str = "auto") -> str:
-    """``native`` or ``cross_language`` for ``runner`` (the ``--runner`` value; None is the DirectRunner)."""
-    if choice != "auto":
-        return choice
-    return "native" if runner_name(runner) in NATIVE_PUBSUB_RUNNERS else "cross_language"
+    return RawRecord(message.data or b"", f"{pubsub_source_name(origin)}#id={message.message_id}",
+                     attributes.get("format"))
 
 
 class ReadPubSubRecords(beam.PTransform):
     """A Pub/Sub subscription or topic → RawRecord, with the message's ``format`` attribute as a hint.
 
     ``implementation`` is ``native`` (Beam's Python ReadFromPubSub: on the DirectRunner it pulls a bundle at a
-    time, sized by ``pipeline/direct_pubsub.py``, which acks a message only once its events are accounted for; on
-    Dataflow it is the service's native source) or ``cross_language`` (Beam's Java PubsubIO through the
-    expansion service, for Flink and other portable runners); see ``pubsub_source_for``.
+    time, sized by ``pipeline/workarounds/pubsub_read.py``, which acks a message only once its events are
+    accounted for; on Dataflow it is the service's native source) or ``cross_language`` (Beam's Java PubsubIO
+    through the expansion service, for Flink and other portable runners); ``pipeline/runners.py`` picks it by
+    runner.
     """
 
     def __init__(self, subscription: str | None = None, topic: str | None = None, implementation: str = "native",

@@ -13,18 +13,18 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 import orjson
 
-from transforms.io.acks import process_ledger
+from transforms.io.acks import Acknowledgements
 from transforms.io.dead_letters import DEAD_LETTER_TAG, dead_letter
 from transforms.model.errors import DecodeError
 from transforms.model.event import TransactionIds
 from transforms.model.records import RawRecord, RecordChunk, SourcedEvent
-from transforms.stages.bundle_counts import BundleCounts
 from transforms.stages.formats import CONTAINERS, DECODERS, FORMAT_CHOICES, SPLITTERS
 from transforms.stages.formats.common import AsFormat, PayloadOrEntry, is_ascii_space
 from transforms.stages.formats.wso2 import FORMAT as WSO2_FORMAT
 from transforms.stages.formats.wso2 import metrics_log_line
 from transforms.stages.gunzip import gunzip_layers, is_gzip
 from transforms.stages.routes import Router, RouteSettings, add_route
+from transforms.stages.shell import Stage, StageWork
 from transforms.stages.strict_json import DEFAULT_MAX_DEPTH
 from transforms.stages.strict_json import loads as strict_loads
 from transforms.stages.worker_gc import tune_for_event_throughput
@@ -326,20 +326,27 @@ def _payload(raw: bytes | None, value: Any) -> bytes:
     return raw if raw is not None else orjson.dumps(value)
 
 
-class _DecodeFn(beam.DoFn):
-    def __init__(self, settings: DecodeSettings, route_settings: RouteSettings = RouteSettings()):
+class DecodeRecord(StageWork):
+    """RawRecord or RecordChunk → its events, each with its route, and its dead letters. With
+    ``acknowledgements`` (the local runner's held source, ``transforms/io/acks.py``), each bundle ends by
+    reporting how many items each of its records became."""
+
+    counters = ("records_read", "events_decoded", "cloudwatch_control_messages_skipped")
+
+    def __init__(self, settings: DecodeSettings, route_settings: RouteSettings = RouteSettings(),
+                 acknowledgements: Acknowledgements | None = None):
+        super().__init__()
         self._settings = settings
         self._route_settings = route_settings
-        self._counts = BundleCounts("gatewaystream", "records_read", "events_decoded",
-                                    "cloudwatch_control_messages_skipped")
+        self._acknowledgements = acknowledgements
 
-    def setup(self):
-        self._ledger = process_ledger()
+    def setup(self) -> None:
         self._router = Router(self._route_settings)
         tune_for_event_throughput()  # the first step of every worker that handles events
 
-    def start_bundle(self):
-        self._counts.start()
+    def start_bundle(self) -> None:
+        super().start_bundle()
+        self._expected: list[tuple[str, int]] = []
 
     def process(self, element: RawRecord | RecordChunk):
         if type(element) is not RecordChunk:
@@ -351,13 +358,16 @@ class _DecodeFn(beam.DoFn):
             yield from self._outputs(result)
 
     def finish_bundle(self):
-        self._counts.report()
+        if self._acknowledgements is not None:
+            self._acknowledgements.expect(self._expected)
+        return super().finish_bundle()
 
     def _decode(self, record: RawRecord) -> DecodeResult:
-        counts = self._counts.added
+        counts = self.counts.added
         counts["records_read"] += 1
         result = decode_record(record, self._settings)
-        self._ledger.expect(record.source, len(result.events) + len(result.dead_letters))
+        if self._acknowledgements is not None:
+            self._expected.append((record.source, len(result.events) + len(result.dead_letters)))
         counts["events_decoded"] += len(result.events)
         router = self._router
         for item in result.events:
@@ -373,15 +383,10 @@ class _DecodeFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
 
 
-class DecodeRecords(beam.PTransform):
+class DecodeRecords(Stage):
     """RawRecord or RecordChunk → SourcedEvent with its route (``transforms/stages/routes.py``), with dead letters
-    on the ``dead_letters`` output."""
+    on the ``dead_letters`` output; see ``DecodeRecord`` for ``acknowledgements``."""
 
-    def __init__(self, settings: DecodeSettings, route_settings: RouteSettings = RouteSettings()):
-        super().__init__()
-        self._settings = settings
-        self._route_settings = route_settings
-
-    def expand(self, records):
-        return records | beam.ParDo(_DecodeFn(self._settings, self._route_settings)).with_outputs(
-            DEAD_LETTER_TAG, main="events")
+    def __init__(self, settings: DecodeSettings, route_settings: RouteSettings = RouteSettings(),
+                 acknowledgements: Acknowledgements | None = None):
+        super().__init__(DecodeRecord(settings, route_settings, acknowledgements))

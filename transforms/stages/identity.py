@@ -20,13 +20,10 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-import apache_beam as beam
 import orjson
 
-from transforms.io.dead_letters import DEAD_LETTER_TAG, event_failure
-from transforms.model.records import SourcedEvent
-from transforms.stages.bundle_counts import BundleCounts
 from transforms.stages.names import LoweredNames
+from transforms.stages.shell import EventFunction, Stage
 
 _MAX_TOKEN_CHARS = 16 * 1024  # a larger "JWT" is not decoded: identity must stay cheap and bounded
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
@@ -219,36 +216,16 @@ def _first_jwt(wanted: WantedHeaders, in_request: list[str | None], count: int,
     return None
 
 
-class _IdentifyFn(beam.DoFn):
-    def __init__(self, settings: IdentitySettings):
-        self._settings = settings
-        self._counts = BundleCounts("gatewaystream", "events_with_user_id", "events_with_company_id")
-
-    def start_bundle(self):
-        self._counts.start()
-
-    def process(self, item: SourcedEvent):
-        try:
-            event = identify(item.event, self._settings)
-        except Exception as exc:
-            yield event_failure("identify", "identify_error", exc, item.source, item.event)
-            return
-        if event.get("user_id"):
-            self._counts.added["events_with_user_id"] += 1
-        if event.get("company_id"):
-            self._counts.added["events_with_company_id"] += 1
-        yield SourcedEvent(item.source, event)
-
-    def finish_bundle(self):
-        self._counts.report()
+def count_identified(event: dict[str, Any], added: dict[str, int]) -> None:
+    if event.get("user_id"):
+        added["events_with_user_id"] += 1
+    if event.get("company_id"):
+        added["events_with_company_id"] += 1
 
 
-class IdentifyUsers(beam.PTransform):
+class IdentifyUsers(Stage):
     """SourcedEvent → SourcedEvent with user, company and API version set, dead letters on ``dead_letters``."""
 
     def __init__(self, settings: IdentitySettings):
-        super().__init__()
-        self._settings = settings
-
-    def expand(self, events):
-        return events | beam.ParDo(_IdentifyFn(self._settings)).with_outputs(DEAD_LETTER_TAG, main="events")
+        super().__init__(EventFunction("identify", "identify_error", identify, settings,
+                                       ("events_with_user_id", "events_with_company_id"), count_identified))

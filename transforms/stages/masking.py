@@ -24,16 +24,13 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote_plus
 
-import apache_beam as beam
 import orjson
 
-from transforms.io.dead_letters import DEAD_LETTER_TAG, event_failure
 from transforms.model.errors import DecodeError
-from transforms.model.records import SourcedEvent
 from transforms.stages import strict_json
-from transforms.stages.bundle_counts import BundleCounts
 from transforms.stages.gunzip import gunzip, is_gzip
 from transforms.stages.names import LoweredNames, MatchedNames
+from transforms.stages.shell import EventFunction, Stage
 
 MASK = "*****"
 
@@ -465,36 +462,20 @@ def _apply_typed_mask(event: dict[str, Any], name: str, kind: str, salt: str | N
             parent[leaf] = MASK
 
 
-class MaskEvent(beam.DoFn):
+def count_masked(event: dict[str, Any], added: dict[str, int]) -> None:
+    added["events_masked"] += 1
+
+
+class MaskEvent(EventFunction):
     """Masks each event (SPEC §5); an exception while masking dead-letters the event (``mask_error``)
     with only its transaction id as payload: it is never sent unmasked."""
 
     def __init__(self, settings: MaskSettings):
-        self._settings = settings
-        self._counts = BundleCounts("gatewaystream", "events_masked")
-
-    def start_bundle(self):
-        self._counts.start()
-
-    def process(self, item: SourcedEvent):
-        try:
-            event = mask_event(item.event, self._settings)
-        except Exception as exc:
-            yield event_failure("mask", "mask_error", exc, item.source, item.event)
-            return
-        self._counts.added["events_masked"] += 1
-        yield SourcedEvent(item.source, event)
-
-    def finish_bundle(self):
-        self._counts.report()
+        super().__init__("mask", "mask_error", mask_event, settings, ("events_masked",), count_masked)
 
 
-class MaskEvents(beam.PTransform):
+class MaskEvents(Stage):
     """SourcedEvent → masked SourcedEvent, dead letters (``mask_error``) on ``dead_letters``."""
 
     def __init__(self, settings: MaskSettings):
-        super().__init__()
-        self._settings = settings
-
-    def expand(self, events):
-        return events | beam.ParDo(MaskEvent(self._settings)).with_outputs(DEAD_LETTER_TAG, main="events")
+        super().__init__(MaskEvent(settings))

@@ -10,7 +10,7 @@ And the DirectRunner loses a deferred remainder (see ``_invoke_process_element``
 would end after its first call; the patched invoker keeps it.
 
 Only the DirectRunner is affected; other runners execute splittable DoFns natively. (An idle reader's
-empty bundles are dropped by ``pipeline/direct_bundles.py``.)
+empty bundles are dropped by ``pipeline/workarounds/bundles.py``.)
 """
 from __future__ import annotations
 

@@ -26,8 +26,9 @@ left. Dataflow's own source tracks the oldest unacknowledged message instead.
 
 The evaluator also acknowledges what it pulls at once, before the pipeline processes it: a crash or a stop
 would lose every message in flight. The wrapper therefore ignores that acknowledgement and holds each message
-in the process's ``AckLedger`` (``transforms/io/acks.py``), which renews its lease and acknowledges it once every
-event decoded from it was delivered or written as a dead letter.
+in the read's ``AckLedger`` (``transforms/io/acks.py``, found by the read's ``pubsub_source_name``), which renews
+its lease and acknowledges it once the decode, delivery and dead-letter steps have reported every event decoded
+from it delivered or written as a dead letter.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ from typing import Any, NamedTuple
 
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.io.acks import process_ledger
+from transforms.io.acks import AckLedger, held_records
+from transforms.io.sources import pubsub_source_name
 
 _log = logging.getLogger(__name__)
 
@@ -190,8 +192,9 @@ class _ShortPullClient:
     timeout, held in the ledger as they arrive), and whose ``acknowledge`` is left to the ledger; everything else
     passes through."""
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any, ledger: AckLedger):
         self._client = _with_unlimited_answers(client)
+        self._ledger = ledger
         self._max_messages = PULL_FIRST_MESSAGES
         self._ackers: dict[str, _SubscriptionAcker] = {}
         self._watermarks: dict[str, Timestamp] = {}
@@ -249,7 +252,7 @@ class _ShortPullClient:
         acker = self._ackers.get(subscription)
         if acker is None:
             acker = self._ackers[subscription] = _SubscriptionAcker(self._client, subscription)
-        ledger = process_ledger()
+        ledger = self._ledger
         for item in received:
             ledger.hold(item.message.message_id, item.ack_id, acker)
 
@@ -327,7 +330,9 @@ def use_short_pulls() -> None:
         client = original(cls, transform)
         # Beam caches the client per transform; ours rides on it, so the pull size learnt is kept.
         if not hasattr(client, "gatewaystream_short_pulls"):
-            client.gatewaystream_short_pulls = _ShortPullClient(client)
+            source = transform.transform._source  # Beam's _PubSubSource, as _DirectReadFromPubSub keeps it
+            ledger = held_records(pubsub_source_name(source.full_subscription or source.full_topic))
+            client.gatewaystream_short_pulls = _ShortPullClient(client, ledger)
         return client.gatewaystream_short_pulls
 
     def finish_bundle_with_pull_watermark(self):

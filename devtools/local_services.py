@@ -96,6 +96,18 @@ def stop_services_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def with_project_on_path(env: dict[str, str] | None) -> dict[str, str]:
+    """``env`` (default: this process's) with the project's root first on PYTHONPATH: the developer tools
+    (``python -m devtools.collector``) and benchmarks are not installed, so a child started from another
+    directory finds them there."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 class Service:
     """A subprocess in its own process group, logging to a file; ``stop`` ends the whole group."""
 
@@ -105,7 +117,8 @@ class Service:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=with_project_on_path(env), cwd=cwd,
+            start_new_session=True,
         )
 
     def running(self) -> bool:
@@ -352,12 +365,12 @@ def local_gcs_client(endpoint: str) -> Any:
 
 
 def start_collector(work_dir: Path, port: int | None = None, timeout: float = 30) -> tuple[Service, str]:
-    """``python -m pipeline.collector serve`` on 127.0.0.1; returns the service and its base URL."""
+    """``python -m devtools.collector serve`` on 127.0.0.1; returns the service and its base URL."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     service = Service(
         "collector",
-        [sys.executable, "-m", "pipeline.collector", "serve", "--port", str(port),
+        [sys.executable, "-m", "devtools.collector", "serve", "--port", str(port),
          "--db", str(work_dir / "collector.db"), "--dead-letters", str(work_dir / "dead-letters")],
         work_dir / "collector.log",
     )

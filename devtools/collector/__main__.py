@@ -1,4 +1,4 @@
-"""``python -m pipeline.collector serve --port 8088 --db events.db`` (the report page at ``/``) and ``… report --db
+"""``python -m devtools.collector serve --port 8088 --db events.db`` (the report page at ``/``) and ``… report --db
 events.db`` (text, or ``--html FILE`` for the same page as a file)."""
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import contextlib
 import sys
 from pathlib import Path
 
-from pipeline.collector.page import build_page
-from pipeline.collector.report import build_report
-from pipeline.collector.server import Collector
-from pipeline.collector.store import EventStore
-from pipeline.local_services import dead_letters_in
+from devtools.collector.page import build_page
+from devtools.collector.report import build_report
+from devtools.collector.server import Collector
+from devtools.collector.store import EventStore
+from devtools.local_services import dead_letters_in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.collector", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.collector", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the collector until interrupted")
     serve.add_argument("--host", default="127.0.0.1")

@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 import requests
 
-from pipeline.local_services import INGEST_CREDENTIALS
+from devtools.local_services import INGEST_CREDENTIALS
 
 FIREHOSE_RECORDS_PER_DELIVERY = 50
 

@@ -4,7 +4,7 @@ batches, Moesif events, AWS API Gateway access logs (plain and in CloudWatch Log
 publishes them, and deliberately malformed records.
 Deterministic for a given seed.
 
-``python -m pipeline.sample_traffic samples/`` rewrites the bundled samples; tests and benchmarks import it.
+``python -m devtools.sample_traffic samples/`` rewrites the bundled samples; tests and benchmarks import it.
 Field shapes follow ``reference/formats.md`` (§A Kong, §B AWS, §C WSO2, §D ALF).
 """
 from __future__ import annotations
@@ -495,7 +495,7 @@ def sample_files(seed: int = 20261125) -> dict[str, list[bytes]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.sample_traffic", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.sample_traffic", description=__doc__)
     parser.add_argument("directory", help="where to write the sample files")
     args = parser.parse_args(argv)
     directory = Path(args.directory)

@@ -5,8 +5,8 @@ updates, kept in memory as ``Collector.profiles``), 400 with a reason for a malf
 one (not JSON, not an array, or an event that breaks SPEC §2 / ``schemas/api_event.avsc``), 401 without
 an application id (or with the wrong one, when the collector is given one), 413 past 50 MB.
 ``GET /v1/stats`` returns the counts tests and ``run_local.sh`` wait on; ``GET /health`` answers 200; ``GET /`` is
-the report as a page (``pipeline/collector/page.py``), with the dead letters of the directory it is given.
-Fault modes for tests (``pipeline/collector/faults.py``): ``collector.faults`` or ``POST /admin/faults``.
+the report as a page (``devtools/collector/page.py``), with the dead letters of the directory it is given.
+Fault modes for tests (``devtools/collector/faults.py``): ``collector.faults`` or ``POST /admin/faults``.
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from typing import Any
 
 import orjson
 
-from pipeline.collector.faults import FaultPlan
-from pipeline.collector.page import build_page
-from pipeline.collector.store import EventStore
-from pipeline.local_services import dead_letters_in
+from devtools.collector.faults import FaultPlan
+from devtools.collector.page import build_page
+from devtools.collector.store import EventStore
+from devtools.local_services import dead_letters_in
 from transforms.model.event import validate_event
 
 MAX_BATCH_BYTES = 50 * 1024 * 1024

@@ -13,8 +13,8 @@ from collections import Counter, defaultdict
 from types import MappingProxyType
 from typing import Any
 
-from pipeline.collector.report import TOP, percentile
-from pipeline.collector.store import EventStore
+from devtools.collector.report import TOP, percentile
+from devtools.collector.store import EventStore
 from transforms.model.event import format_epoch_ms, parse_iso_ms
 
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "no response")

@@ -16,10 +16,6 @@ It matters only to that local embedded path: Flink and Dataflow bring their own 
 from __future__ import annotations
 
 from apache_beam.portability import common_urns
-from apache_beam.portability.api import beam_runner_api_pb2
-from apache_beam.runners.portability.fn_api_runner import worker_handlers
-
-PROCESS_URN = common_urns.environments.PROCESS.urn
 
 
 def sdk_worker_command(python: str) -> str:
@@ -27,9 +23,16 @@ def sdk_worker_command(python: str) -> str:
     return f"{python} -m apache_beam.runners.worker.sdk_worker_main"
 
 
-if PROCESS_URN not in worker_handlers.WorkerHandler._registered_environments:
+def run_process_workers() -> None:
+    """Registers the PROCESS worker handler with the embedded job server (idempotent; for this process)."""
+    from apache_beam.portability.api import beam_runner_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
-    @worker_handlers.WorkerHandler.register_environment(PROCESS_URN, beam_runner_api_pb2.ProcessPayload)
+    urn = common_urns.environments.PROCESS.urn
+    if urn in worker_handlers.WorkerHandler._registered_environments:
+        return
+
+    @worker_handlers.WorkerHandler.register_environment(urn, beam_runner_api_pb2.ProcessPayload)
     class ProcessWorkerHandler(worker_handlers.SubprocessSdkWorkerHandler):
         """A PROCESS-environment worker: the payload's command, run as Beam runs its subprocess workers."""
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from pipeline.collector.store import EventStore
+from devtools.collector.store import EventStore
 
 TOP = 10
 

@@ -1,8 +1,8 @@
-"""``python -m pipeline.localrun`` (what ``run_local.sh`` runs): the bundled sample traffic end to end.
+"""``python -m devtools.localrun`` (what ``run_local.sh`` runs): the bundled sample traffic end to end.
 
 Starts the source — the Pub/Sub emulator, or with ``--source kinesis`` a local Kinesis server (kinesalite) —,
 the ingest in front of it and the local collector on 127.0.0.1, starts the pipeline on the DirectRunner reading
-the source, sends every sample record the way its gateway would (``pipeline/sample_senders.py``), waits until
+the source, sends every sample record the way its gateway would (``devtools/sample_senders.py``), waits until
 every sample event is accounted for (received by the collector or dead-lettered), prints the collector's report
 and the accounting, and stops everything it started — also on Ctrl-C or failure.
 """
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 
-from pipeline.collector.page import build_page
-from pipeline.collector.report import build_report
-from pipeline.collector.store import EventStore
-from pipeline.local_services import (
+from devtools.collector.page import build_page
+from devtools.collector.report import build_report
+from devtools.collector.store import EventStore
+from devtools.local_services import (
     LOCAL_AWS_ENVIRONMENT,
     LOCAL_PROJECT,
     MissingPrerequisite,
@@ -39,7 +39,7 @@ from pipeline.local_services import (
     start_pubsub_emulator,
     stop_services_on_sigterm,
 )
-from pipeline.sample_senders import sample_files, send_like_gateways
+from devtools.sample_senders import sample_files, send_like_gateways
 
 STATUS_EVERY_SECS = 10
 LOCAL_APPLICATION_ID = "local-run-application-id"
@@ -180,7 +180,7 @@ def run(samples: Path, work_dir: Path, timeout: float, source: str = "pubsub", r
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.localrun", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devtools.localrun", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=Path, default=Path("samples"), help="folder of *.jsonl sample records")
     parser.add_argument("--work-dir", type=Path, default=Path("local-run"),
