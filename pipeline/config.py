@@ -31,12 +31,16 @@ from transforms.stages.routes import RouteSettings
 
 @dataclass(frozen=True)
 class FileSource:
+    """A replay of files (``--input``), one record per line or per file."""
+
     pattern: str
     max_record_bytes: int
 
 
 @dataclass(frozen=True)
 class PubSubSource:
+    """A Pub/Sub subscription or topic (``--subscription``, ``--topic``)."""
+
     subscription: str | None
     topic: str | None
     implementation: str  # native or cross_language (pipeline/runners.py)
@@ -49,6 +53,8 @@ class PubSubSource:
 
 @dataclass(frozen=True)
 class Batching:
+    """How events are grouped into batches (SPEC §6)."""
+
     destination: str  # the key batches are grouped under: the API endpoint or the output directory
     batch_size: int
     max_delay_secs: float
@@ -58,6 +64,8 @@ class Batching:
 
 @dataclass(frozen=True)
 class ApiDelivery:
+    """Batches to a Moesif-compatible collection API (SPEC §7)."""
+
     endpoint: str
     application_id: str
     connect_timeout_ms: int
@@ -69,12 +77,16 @@ class ApiDelivery:
 
 @dataclass(frozen=True)
 class FileDelivery:
+    """Batches as JSON files in a directory (``--output``), for dry runs."""
+
     directory: str
     batches_in_flight: int
 
 
 @dataclass(frozen=True)
 class Archive:
+    """Every masked event also to Parquet files in event-time windows (``--archive``)."""
+
     location: str
     window_secs: int
     allowed_lateness_secs: int
@@ -83,12 +95,16 @@ class Archive:
 
 @dataclass(frozen=True)
 class DeadLetters:
+    """Where dead letters go and what they keep of their payload (SPEC §8)."""
+
     target: str  # a directory, or pubsub:projects/P/topics/T
     payload_policy: str  # raw, masked or none (--dead_letter_payload)
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """Everything ``graph.build`` needs, each stage's part in the stage's own type."""
+
     source: FileSource | PubSubSource | KinesisSettings
     decode: DecodeSettings
     routes: RouteSettings

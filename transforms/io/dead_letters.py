@@ -172,10 +172,9 @@ class WriteDeadLetters(beam.PTransform):
     def __init__(self, target: str, max_delay_secs: float = 2.0, bounded: bool = False,
                  acknowledgements: Acknowledgements | None = None):
         super().__init__()
-        self._acknowledgements = acknowledgements
         self._target = target
-        self._max_delay_secs = max_delay_secs
-        self._bounded = bounded
+        self._batching = BatchByKey(1000, max_delay_secs, bounded)
+        self._acknowledgements = acknowledgements
 
     def expand(self, dead_letters):
         to_pubsub = self._target.startswith(PUBSUB_PREFIX)
@@ -187,7 +186,7 @@ class WriteDeadLetters(beam.PTransform):
             dead_letters
             | "CountByReason" >> beam.Map(_count_dead_letter)
             | "KeyDeadLetters" >> beam.Map(lambda record: ("dead-letters", record))
-            | "BatchDeadLetters" >> BatchByKey(1000, self._max_delay_secs, self._bounded)
+            | "BatchDeadLetters" >> self._batching
             | ("PublishDeadLetters" if to_pubsub else "WriteAvro") >> beam.ParDo(write)
         )
 

@@ -1,4 +1,7 @@
 # C types for event.py when Cython compiles it (setup.py); the .py file stays the source.
+# Earns its place: times read and written digit by digit and UUIDv5 ids written from the digest in C
+# (benchmarks/RESULTS.md, "Decode, 2026-11-26 late night" and "Decode, 2026-11-27"); event.py's C branches
+# (cython.compiled) need these types: compiled without them, decoding fails ("Which .pxd files pay").
 cimport cython
 
 @cython.locals(length=Py_ssize_t, year=long, month=long, day=long, hour=long, minute=long, second=long, milli=long,

@@ -1,6 +1,7 @@
 # C types for the hot functions of masking.py when Cython compiles it (setup.py); the .py file stays the source.
+# Earns its place: bodies walked once in C types, benchmarks/RESULTS.md "Identify + mask alone" ("Bodies are walked
+# once, in C types").
 cimport cython
-from transforms.stages.gunzip cimport is_gzip
 from transforms.stages.names cimport LoweredNames, MatchedNames
 
 @cython.locals(known=dict, masked=dict)

@@ -1,4 +1,5 @@
 # Compiled (setup.py), the memos are C classes: the hot loops of masking and identity read `known` directly.
+# Earns its place: without it identify + mask is 5–10 % slower (benchmarks/RESULTS.md, "Which .pxd files pay").
 cdef class LoweredNames:
     cdef public dict known
     cpdef str learn(self, str name)

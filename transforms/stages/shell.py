@@ -7,6 +7,7 @@ what an element becomes.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -55,8 +56,7 @@ class EventFunction(StageWork, Generic[Settings]):
                  count: Callable[[dict[str, Any], dict[str, int]], None] | None = None):
         self.counters = counters
         super().__init__()
-        self._stage = stage
-        self._error_reason = error_reason
+        self._failure = functools.partial(event_failure, stage, error_reason)
         self._function = function
         self._settings = settings
         self._count = count
@@ -65,7 +65,7 @@ class EventFunction(StageWork, Generic[Settings]):
         try:
             event = self._function(item.event, self._settings)
         except Exception as exc:
-            yield event_failure(self._stage, self._error_reason, exc, item.source, item.event)
+            yield self._failure(exc, item.source, item.event)
             return
         if self._count is not None:
             self._count(event, self.counts.added)
