@@ -135,8 +135,8 @@ def build_config(args: argparse.Namespace, runner: str | None) -> PipelineConfig
     elif args.kinesis_stream:
         source = kinesis_settings(args)
         if local:
-            held_source = f"kinesis:{source.stream_name}"
-            source = dataclasses.replace(source, held_in=held_source)
+            source = dataclasses.replace(source, checkpoint_delivered=True)
+            held_source = source.source_name
     else:
         source = PubSubSource(args.subscription, args.topic, pubsub_source_for(runner, args.pubsub_source),
                               args.pubsub_expansion_service)

@@ -18,7 +18,7 @@ The graph: ``Impulse → DiscoverShards → Reshuffle → ReadShards (splittable
   Flink) is always a position whose records were emitted. With ``checkpoint_dir`` set, each reader also
   writes its cursors to ``<dir>/<stream>/<reader>.json`` (any Beam filesystem) at most once a second, and a
   new pipeline starts from those files instead of the initial position: that is how a local run resumes. On
-  the local DirectRunner (``held_in``) a file only moves past records whose events were all delivered or
+  the local DirectRunner (``checkpoint_delivered``) a file only moves past records whose events were all delivered or
   dead-lettered (``_DeliveredPositions``), so a killed local run loses nothing it had buffered.
 - **Throttling.** ``ProvisionedThroughputExceededException`` (and other transient errors) back a shard off
   exponentially with full jitter, up to 10 s; the read goes on with the other shards.
@@ -93,14 +93,19 @@ class KinesisSettings:
     endpoint_url: str | None = None
     initial_position: str = "LATEST"
     checkpoint_dir: str | None = None
-    # On the local DirectRunner: the name of the AckLedger (transforms/io/acks.py) the readers hold their records
-    # in, so that a checkpoint saves only positions whose records were delivered or dead-lettered. None elsewhere:
-    # the runner's own checkpoints carry that guarantee.
-    held_in: str | None = None
+    # On the local DirectRunner: the readers hold their records in the stream's AckLedger (transforms/io/acks.py),
+    # so that a checkpoint saves only positions whose records were delivered or dead-lettered. Elsewhere the
+    # runner's own checkpoints carry that guarantee.
+    checkpoint_delivered: bool = False
 
     @cached_property  # read for every record's source: parsed once (frozen dataclasses allow it)
     def stream_name(self) -> str:
         return parse_stream(self.stream)[0]
+
+    @cached_property
+    def source_name(self) -> str:
+        """What every record's source starts with, and the name its held records are acknowledged under."""
+        return f"kinesis:{self.stream_name}"
 
     @property
     def region_name(self) -> str | None:
@@ -417,7 +422,7 @@ class ReadShardsFn(beam.DoFn):
         self._pacing = _ShardPacing()
         self._last_checkpoint_write: dict[str, float] = {}
         self._checkpoint_lock = threading.Lock()  # the reader's thread and the delivering one both write
-        self._delivered: dict[str, _DeliveredPositions] = {}  # per reader, with held_in
+        self._delivered: dict[str, _DeliveredPositions] = {}  # per reader, with checkpoint_delivered
         self._prefetched: dict[ShardCursor, tuple] = {}  # fetched while a split took the cursor away
         self._positions: dict[str, Timestamp] = {}  # shard → arrival time up to which it was read
 
@@ -531,7 +536,7 @@ class ReadShardsFn(beam.DoFn):
         return out, successors, arrival
 
     def _raw_records(self, shard_id: str, record: dict[str, Any]) -> list[beam.window.TimestampedValue]:
-        origin = f"kinesis:{self._settings.stream_name}/{shard_id}#seq={record['SequenceNumber']}"
+        origin = f"{self._settings.source_name}/{shard_id}#seq={record['SequenceNumber']}"
         arrival = _timestamp(record["ApproximateArrivalTimestamp"])
         try:
             payloads = user_records(record["Data"])
@@ -555,7 +560,7 @@ class ReadShardsFn(beam.DoFn):
               emitted: list[beam.window.TimestampedValue], force: bool = False) -> None:
         if not self._settings.checkpoint_dir:
             return
-        if self._settings.held_in is None:
+        if not self._settings.checkpoint_delivered:
             self._write_checkpoint(reader, lambda: cursors, force)
             return
         delivered = self._delivered.get(reader.name)
@@ -563,7 +568,7 @@ class ReadShardsFn(beam.DoFn):
             # Deliveries move the position (on the delivering thread): the local runner may not call the reader
             # again until the events it handed on are delivered, so waiting for its next call saved nothing.
             delivered = self._delivered[reader.name] = _DeliveredPositions(
-                held_records(self._settings.held_in),
+                held_records(self._settings.source_name),
                 on_ready=lambda reader=reader: self._write_checkpoint(reader, self._delivered[reader.name].ready))
         delivered.read(before, cursors, [record.value.source for record in emitted])
         self._write_checkpoint(reader, delivered.ready, force)
