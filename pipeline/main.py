@@ -23,7 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, pipeline_options = parse_options(sys.argv[1:] if argv is None else argv)
     runner = pipeline_options.view_as(StandardOptions).runner
     config = build_config(args, runner)
-    if isinstance(config.source, kinesis.KinesisSettings) and is_local_runner(runner):
+    reads_pubsub = isinstance(config.source, PubSubSource)
+    reads_kinesis = isinstance(config.source, kinesis.KinesisSettings)
+    if reads_kinesis and is_local_runner(runner):
         # Checked only for local runs: a Dataflow or Flink launcher may not hold the workers' AWS credentials.
         # A checkpoint directory that cannot be read would otherwise start the readers over (transforms/io/kinesis.py).
         checkpoints = config.source.checkpoint_dir
@@ -33,14 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem := kinesis.stream_problem(config.source):
             print(f"python -m pipeline: --kinesis_stream: {problem}", file=sys.stderr)
             return 2
-    reads_pubsub = isinstance(config.source, PubSubSource)
     if problem := runner_artifacts.missing_for_run(pipeline_options, reads_pubsub, args.pubsub_source,
                                                    args.pubsub_expansion_service):
         print(f"python -m pipeline: --runner={runner}: {problem}", file=sys.stderr)
         return 2
     try:
-        workarounds.install(pipeline_options, reads_pubsub=reads_pubsub,
-                            reads_kinesis=isinstance(config.source, kinesis.KinesisSettings))
+        workarounds.install(pipeline_options, reads_pubsub=reads_pubsub, reads_kinesis=reads_kinesis)
     except workarounds.UnsupportedBeamVersion as exc:
         print(f"python -m pipeline: {exc}", file=sys.stderr)
         return 2

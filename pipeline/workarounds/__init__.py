@@ -14,7 +14,7 @@ copies that read Beam's private fields, so they are written for one Beam version
 refuses, with one line, to patch any other. Dataflow, Flink and Prism need none of them and get none: ``install``
 patches nothing for them, whatever the Beam version.
 
-Where to add one: a module here with one idempotent function that patches one thing, a line in ``install``
+Where to add one: a module here with one idempotent function that patches one thing, a line in ``needed``
 naming the runs that need it, and a test in ``tests/test_direct_runner_patches.py`` that fails without it.
 """
 from __future__ import annotations
